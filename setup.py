@@ -1,0 +1,38 @@
+"""Build glue that pyproject.toml cannot express: the directory mapping and the native extension.
+
+codec/ is installed as `rcodec`, entropy/ as `rcodec.entropy`, plugins/ as `rcodec.plugins` (one sub-package per
+built-in plugin), and csrc/ is compiled into `rcodec._native`.
+"""
+
+from pathlib import Path
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import setup
+
+ROOT = Path(__file__).parent
+PACKAGE_DIRS = {"rcodec": "codec", "rcodec.entropy": "entropy", "rcodec.plugins": "plugins"}
+
+
+def discover_packages() -> list[str]:
+    packages = []
+    for name, folder in PACKAGE_DIRS.items():
+        for init in sorted((ROOT / folder).rglob("__init__.py")):
+            relative = init.parent.relative_to(ROOT / folder)
+            packages.append(".".join([name, *relative.parts]))
+    return packages
+
+
+native = Pybind11Extension(
+    "rcodec._native",
+    sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp")),
+    include_dirs=["csrc"],
+    cxx_std=17,
+    extra_compile_args=["-O3"],
+)
+
+setup(
+    packages=discover_packages(),
+    package_dir=PACKAGE_DIRS,
+    ext_modules=[native],
+    cmdclass={"build_ext": build_ext},
+)
