@@ -54,13 +54,15 @@ class CdfTables:
     offsets: np.ndarray
     precision: int = 16
     escape: bool = False
+    check: bool = field(default=True, repr=False, compare=False)  # False only for tables built by from_frequencies
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cdf", np.ascontiguousarray(self.cdf, dtype=np.int32))
         object.__setattr__(self, "lengths", np.ascontiguousarray(self.lengths, dtype=np.int32))
         object.__setattr__(self, "offsets", np.ascontiguousarray(self.offsets, dtype=np.int32))
-        self.validate()
+        if self.check:
+            self.validate()
 
     @property
     def count(self) -> int:
@@ -94,6 +96,8 @@ class CdfTables:
     def from_frequencies(cls, freqs: np.ndarray | list[np.ndarray], offsets: np.ndarray | int = 0,
                          precision: int = 16, escape: bool = False) -> CdfTables:
         """Tables from integer frequencies (each row >= 1 and summing to 2**precision)."""
+        if isinstance(freqs, np.ndarray) and freqs.ndim == 2:
+            return cls._from_frequency_matrix(freqs, offsets, precision, escape)
         rows = [np.asarray(f, dtype=np.int64) for f in (freqs if isinstance(freqs, list) else list(np.atleast_2d(freqs)))]
         width = max(len(r) for r in rows) + 1
         cdf = np.full((len(rows), width), 1 << precision, dtype=np.int64)
@@ -103,6 +107,20 @@ class CdfTables:
         lengths = np.array([len(r) for r in rows], dtype=np.int32)
         offsets = np.broadcast_to(np.asarray(offsets, dtype=np.int32), (len(rows),)).copy()
         return cls(cdf.astype(np.int32), lengths, offsets, precision, escape)
+
+    @classmethod
+    def _from_frequency_matrix(cls, freqs: np.ndarray, offsets: np.ndarray | int, precision: int,
+                               escape: bool) -> CdfTables:
+        # The fast path for adaptive models that rebuild their tables often: equal-length rows.
+        freqs = np.asarray(freqs, dtype=np.int64)
+        t, n = freqs.shape
+        if np.any(freqs < 1) or np.any(freqs.sum(axis=1) != 1 << precision):
+            raise ValueError("frequencies must be >= 1 and sum to 2**precision")
+        cdf = np.zeros((t, n + 1), dtype=np.int32)
+        cdf[:, 1:] = np.cumsum(freqs, axis=1)
+        lengths = np.full(t, n, dtype=np.int32)
+        offsets = np.broadcast_to(np.asarray(offsets, dtype=np.int32), (t,)).copy()
+        return cls(cdf, lengths, offsets, precision, escape, check=False)
 
     @classmethod
     def from_pmfs(cls, pmfs: np.ndarray | list[np.ndarray], offsets: np.ndarray | int = 0, precision: int = 16,

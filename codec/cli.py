@@ -1,0 +1,293 @@
+"""The `rcodec` command line, with zstd's conventions: keep the source, -f to overwrite, -c to stdout,
+`-` for stdin/stdout, exit status 0 (ok), 1 (error), 2 (usage)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import RcodecError
+
+SUFFIX = ".rcz"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"rcodec: {message}", err=True)
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+        params[key.strip().replace("-", "_")] = value
+    return params
+
+
+def _read_input(name: str) -> tuple[bytes, Path | None]:
+    if name == "-":
+        return sys.stdin.buffer.read(), None
+    path = Path(name)
+    try:
+        return path.read_bytes(), path
+    except FileNotFoundError:
+        raise RcodecError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise RcodecError(f"{name}: is a directory") from None
+    except OSError as exc:
+        raise RcodecError(f"{name}: cannot read ({exc.strerror})") from None
+
+
+def _run_each(inputs: tuple[str, ...], action) -> None:
+    """Apply `action` to each input; report failures one line each; exit 1 if any failed."""
+    failed = False
+    for name in inputs:
+        try:
+            action(name)
+        except RcodecError as exc:
+            _fail(str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rcodec", prog_name="rcodec")
+def cli() -> None:
+    """Compress images and audio with learned codecs into .rcz files.
+
+    \b
+    Examples:
+      rcodec compress photo.png                 # writes photo.png.rcz (lossless by default)
+      rcodec compress -q 4 --codec hyperprior photo.png
+      rcodec decompress photo.png.rcz           # writes photo.png
+      cat photo.png | rcodec compress -c - > photo.rcz
+      rcodec info photo.png.rcz; rcodec codecs
+    """
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="IN...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only); '-' for stdout.")
+@click.option("--codec", "codec_id", default=None, help="Codec id (see `rcodec codecs`); default: lossless.")
+@click.option("-q", "--quality", type=int, default=None, help="Rate point of a lossy codec (higher: better, larger).")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter; repeatable.")
+@click.option("--coder", default=None, help="Entropy coder backend (rans, ans, range); default: the fastest one.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing output; allow binary output to a terminal.")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output; keep the input.")
+@click.option("--rm", "remove_source", is_flag=True, help="Remove the input after successful compression.")
+def compress(inputs, output, codec_id, quality, params, coder, force, to_stdout, remove_source) -> None:
+    """Compress image or audio files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
+    from . import media as media_mod
+    from .fileio import check_output, write_atomic, write_stdout
+    from .pipeline import encode_media
+
+    if output and len(inputs) > 1:
+        raise click.UsageError("-o takes a single input")
+    codec_params = _parse_params(params)
+    if quality is not None:
+        codec_params["quality"] = quality
+
+    def one(name: str) -> None:
+        data, source = _read_input(name)
+        target = _output_path(name, output, to_stdout, lambda n: n + SUFFIX)
+        if target is not None:
+            if name != "-" and name.endswith(SUFFIX) and output is None:
+                raise RcodecError(f"{name}: already has the {SUFFIX} suffix")
+            check_output(target, source, force)
+        media = media_mod.load_bytes(data, name)
+        encoded = encode_media(media, codec_id, coder, **codec_params)
+        if target is None:
+            write_stdout(encoded, force)
+        else:
+            write_atomic(target, encoded)
+            if remove_source and source is not None:
+                source.unlink()
+
+    _run_each(inputs, one)
+
+
+def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Path | None:
+    if to_stdout or output == "-":
+        return None
+    if output:
+        return Path(output)
+    if name == "-":
+        raise RcodecError("reading standard input: give -o FILE or -c")
+    return Path(default(name))
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="IN...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only); '-' for stdout.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing output.")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
+@click.option("--rm", "remove_source", is_flag=True, help="Remove the .rcz input after successful decompression.")
+def decompress(inputs, output, force, to_stdout, remove_source) -> None:
+    """Decompress .rcz files, restoring the original format (x.png.rcz -> x.png)."""
+    from .fileio import check_output, write_atomic, write_stdout
+    from .media import IMAGE_SUFFIXES, AUDIO_SUFFIXES, default_suffix, to_file_bytes
+    from .pipeline import decode_bytes
+
+    if output and len(inputs) > 1:
+        raise click.UsageError("-o takes a single input")
+
+    def default_name(name: str) -> str:
+        if not name.endswith(SUFFIX):
+            raise RcodecError(f"{name}: unknown suffix (expected {SUFFIX}; use -o to name the output)")
+        return name[: -len(SUFFIX)]
+
+    def one(name: str) -> None:
+        data, source = _read_input(name)
+        target = _output_path(name, output, to_stdout, default_name)
+        media, _ = decode_bytes(data)
+        if target is not None and target.suffix.lower() not in IMAGE_SUFFIXES | AUDIO_SUFFIXES:
+            if output is None:
+                target = target.with_name(target.name + default_suffix(media.original_format, media.kind))
+        if target is not None:
+            check_output(target, source, force)
+        file_bytes = to_file_bytes(media, target.suffix if target is not None else None)
+        if target is None:
+            write_stdout(file_bytes, True)
+        else:
+            write_atomic(target, file_bytes)
+            if remove_source and source is not None:
+                source.unlink()
+
+    _run_each(inputs, one)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="FILE...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(inputs, as_json) -> None:
+    """Show what a .rcz file holds (header only; instant)."""
+    from .pipeline import info as info_of
+
+    results = []
+
+    def one(name: str) -> None:
+        data, _ = _read_input(name)
+        facts = info_of(data)
+        facts["file"] = name
+        results.append(facts)
+        if not as_json:
+            shape = "x".join(str(d) for d in facts["shape"])
+            rate = f"{facts['bpp']:.4f} bpp" if facts.get("bpp") is not None else f"{facts.get('kbps') or 0:.1f} kbps"
+            params = ", ".join(f"{k}={v}" for k, v in facts["params"].items())
+            click.echo(f"{name}: {facts['codec']} v{facts['codec_version']} ({facts['coder']}), {facts['media']} "
+                       f"{shape}, {facts['compressed_bytes']} bytes, {rate}" + (f", {params}" if params else ""))
+
+    try:
+        _run_each(inputs, one)
+    finally:
+        if as_json and results:
+            click.echo(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="FILE...")
+def test(inputs) -> None:
+    """Decode fully and verify every checksum, writing nothing."""
+    from .pipeline import decode_bytes
+
+    def one(name: str) -> None:
+        data, _ = _read_input(name)
+        _, report = decode_bytes(data)
+        if report.output_hash_matches is False:
+            click.echo(f"{name}: OK (symbols exact; decoded pixels differ from the encoder's by float rounding, "
+                       "which a lossy codec allows)")
+        else:
+            click.echo(f"{name}: OK")
+
+    _run_each(inputs, one)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def codecs(as_json) -> None:
+    """List the available codecs and entropy coders."""
+    from .registry import get_registry
+
+    registry = get_registry()
+    rows = [{"id": cid, "version": cls.version, "media": list(cls.media), "lossless": cls.lossless,
+             "plugin": plugin, "description": cls.description, "options": sorted(cls.options)}
+            for cid, (cls, plugin) in sorted(registry.codec_classes().items())]
+    coders = [{"id": cid, "version": c.version, "plugin": plugin, "description": c.description,
+               "default": cid == registry.coder().id} for cid, (c, plugin) in sorted(registry.coders().items())]
+    if as_json:
+        click.echo(json.dumps({"codecs": rows, "coders": coders}, indent=2))
+        return
+    for r in rows:
+        kind = "lossless" if r["lossless"] else "lossy"
+        click.echo(f"{r['id']:<18} v{r['version']:<3} {'/'.join(r['media']):<12} {kind:<9} {r['description']}")
+    click.echo("\nentropy coders:")
+    for c in coders:
+        click.echo(f"{c['id']:<18} v{c['version']:<3} {c['description']}" + (" (default)" if c["default"] else ""))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(as_json) -> None:
+    """List the loaded plugins: name, version and the hooks they implement."""
+    from .registry import get_registry
+
+    infos = get_registry().plugins()
+    if as_json:
+        click.echo(json.dumps([vars(p) for p in infos], indent=2))
+        return
+    for p in infos:
+        origin = "built-in" if p.builtin else (p.version or "?")
+        status = f"  FAILED: {p.error}" if p.error else ""
+        click.echo(f"{p.name:<20} {origin:<10} {', '.join(p.hooks)}{status}")
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks: rate, distortion and speed, written as JSON (and plots)."""
+
+
+@cli.group()
+def train() -> None:
+    """Train the models that codecs ship with (recipes recorded beside each weights file)."""
+
+
+_commands_loaded = False
+
+
+def _load_plugin_commands() -> None:
+    global _commands_loaded
+    if _commands_loaded:
+        return
+    _commands_loaded = True
+    from .registry import get_registry
+
+    get_registry().pm.hook.rcodec_register_commands(cli=cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: plugin commands are added, then click runs; RcodecError becomes one line and exit 1."""
+    try:
+        _load_plugin_commands()
+        cli.main(args=argv, prog_name="rcodec", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except RcodecError as exc:
+        _fail(str(exc))
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        sys.exit(130)

@@ -1,0 +1,141 @@
+"""The codec contract (a plugin's Transform) and the symbol sink/source it writes to and reads from."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .container import HASH_BYTES, Header, ParamValue
+from .errors import FormatError, UnsupportedError
+from .media import Media
+
+if TYPE_CHECKING:
+    from rcodec.entropy import CdfTables, EntropyCoder
+
+
+@dataclass
+class Option:
+    """A codec parameter a user can set (`-q`, `--param name=value`, or keyword to `rcodec.encode`)."""
+
+    type: type
+    default: Any
+    help: str
+    choices: tuple | None = None
+
+
+@dataclass
+class EncodeResult:
+    """What a codec's encode returns besides the symbols it wrote."""
+
+    params: dict[str, ParamValue] = field(default_factory=dict)  # recorded in the header, given back to decode
+    weights_sha256: bytes | None = None
+    reconstruction: Media | None = None  # the decoded output, when known at encode time (for the output hash)
+
+
+class Codec:
+    """Base class of every codec. Subclasses set the class attributes and implement encode/decode.
+
+    `encode` writes every symbol through `sink.write(values, tables, indexes)` (values are int32; tables are
+    `rcodec.entropy.CdfTables`); `decode` issues the same sequence of `source.read(tables, indexes)` calls. Tables
+    and indexes must be computed identically on both sides from integers only. Any change to the bytes a codec
+    writes, or to what it decodes from given bytes, bumps `version`.
+    """
+
+    id: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    media: ClassVar[tuple[str, ...]] = ("image",)
+    lossless: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+    options: ClassVar[dict[str, Option]] = {}
+
+    def supports_version(self, version: int) -> bool:
+        return version == self.version
+
+    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Defaults filled in, types checked, unknown names refused."""
+        unknown = set(params) - set(self.options)
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise UnsupportedError(f"codec {self.id!r} has no parameter {', '.join(sorted(unknown))} (known: {known})")
+        out = {}
+        for name, opt in self.options.items():
+            value = params.get(name, opt.default)
+            if value is not None:
+                try:
+                    value = opt.type(value)
+                except (TypeError, ValueError):
+                    raise UnsupportedError(f"{self.id}: {name} must be {opt.type.__name__}, got {value!r}") from None
+                if opt.choices is not None and value not in opt.choices:
+                    raise UnsupportedError(f"{self.id}: {name} must be one of {list(opt.choices)}, got {value!r}")
+            out[name] = value
+        return out
+
+    def encode(self, media: Media, params: dict[str, Any], sink: SymbolSink) -> EncodeResult:
+        raise NotImplementedError
+
+    def decode(self, source: SymbolSource, header: Header) -> Media:
+        raise NotImplementedError
+
+
+def _values_bytes(values: np.ndarray) -> bytes:
+    return np.ascontiguousarray(values, dtype="<i4").tobytes()
+
+
+class SymbolSink:
+    """Where a codec's encoder writes symbols: one entropy encoder per stream, plus the symbols hash."""
+
+    def __init__(self, coder: EntropyCoder) -> None:
+        self._coder = coder
+        self._encoders = [coder.encoder()]
+        self._hashes = [hashlib.blake2b(digest_size=HASH_BYTES)]
+
+    def add_stream(self) -> int:
+        """Open another independent stream (e.g. for slices a decoder may decode in parallel); returns its number."""
+        self._encoders.append(self._coder.encoder())
+        self._hashes.append(hashlib.blake2b(digest_size=HASH_BYTES))
+        return len(self._encoders) - 1
+
+    def write(self, values: np.ndarray, tables: CdfTables, indexes: np.ndarray | None = None, stream: int = 0) -> None:
+        values = np.ascontiguousarray(values, dtype=np.int32).ravel()
+        if indexes is not None:
+            indexes = np.ascontiguousarray(indexes, dtype=np.int32).ravel()
+            if indexes.size != values.size:
+                raise ValueError(f"{values.size} values but {indexes.size} table indexes")
+        self._encoders[stream].encode(values, tables, indexes)
+        self._hashes[stream].update(_values_bytes(values))
+
+    def finish(self) -> tuple[list[bytes], bytes]:
+        streams = [e.finish() for e in self._encoders]
+        return streams, _combine(self._hashes)
+
+
+class SymbolSource:
+    """Where a codec's decoder reads symbols back, in the order they were written per stream."""
+
+    def __init__(self, coder: EntropyCoder, streams: list[bytes]) -> None:
+        if not streams:
+            raise FormatError("the file holds no entropy-coded stream")
+        self._decoders = [coder.decoder(s) for s in streams]
+        self._hashes = [hashlib.blake2b(digest_size=HASH_BYTES) for _ in streams]
+
+    @property
+    def stream_count(self) -> int:
+        return len(self._decoders)
+
+    def read(self, tables: CdfTables, indexes: np.ndarray | None = None, count: int | None = None,
+             stream: int = 0) -> np.ndarray:
+        if not 0 <= stream < len(self._decoders):
+            raise FormatError(f"the file has no stream {stream}")
+        values = self._decoders[stream].decode(tables, indexes, count)
+        self._hashes[stream].update(_values_bytes(values))
+        return values
+
+    def symbols_hash(self) -> bytes:
+        return _combine(self._hashes)
+
+
+def _combine(hashes: list) -> bytes:
+    return hashlib.blake2b(b"".join(h.digest() for h in hashes), digest_size=HASH_BYTES).digest()

@@ -1,0 +1,50 @@
+"""Safe output: atomic writes, never over the source, never over an existing file without force."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import OutputError
+
+
+def check_output(path: Path, source: Path | None, force: bool) -> None:
+    if source is not None and path.exists() and source.exists() and os.path.samefile(path, source):
+        raise OutputError(f"{path}: output would overwrite the input")
+    if path.exists() and not force:
+        raise OutputError(f"{path}: already exists (use -f to overwrite)")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see a half-written file."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
+        raise
+
+
+def write_stdout(data: bytes, binary_to_terminal_ok: bool) -> None:
+    out = sys.stdout.buffer
+    if out.isatty() and not binary_to_terminal_ok:
+        raise OutputError("refusing to write compressed data to a terminal (redirect it, or use -f)")
+    out.write(data)
+    out.flush()

@@ -1,0 +1,47 @@
+"""The `lossless` codec: exact images (8-bit gray, RGB, RGBA) and PCM audio through the entropy-coder pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rcodec import Audio, Codec, EncodeResult, MediaError, UnsupportedError
+from rcodec.media import Media
+
+from . import audio, image
+
+MAX_DECODED_VALUES = 1 << 28  # refuse headers that would make the decoder allocate more than ~2 GB
+
+
+class LosslessCodec(Codec):
+    id = "lossless"
+    version = 1
+    media = ("image", "audio")
+    lossless = True
+    description = "exact: reversible colour transform / mid-side, prediction, context-adaptive entropy coding"
+    options = {}
+
+    def encode(self, media: Media, params, sink) -> EncodeResult:
+        if media.kind == "image":
+            image.encode_image(media.data, sink)
+            return EncodeResult()
+        samples = media.data.samples
+        ints, bits = audio.to_integers(samples)
+        stereo = audio.choose_stereo(ints)
+        channels = list(audio.mid_side(ints[:, 0], ints[:, 1])) if stereo else [ints[:, c] for c in range(ints.shape[1])]
+        audio.encode_channels(channels, sink)
+        return EncodeResult(params={"bits": bits, "mid_side": stereo})
+
+    def decode(self, source, header) -> Media:
+        shape = header.shape
+        if int(np.prod(shape, dtype=np.int64)) > MAX_DECODED_VALUES:
+            raise UnsupportedError(f"refusing to decode {shape}: larger than this codec allows")
+        if header.media == "image":
+            return Media("image", image.decode_image(shape, source))
+        bits, stereo = header.params.get("bits"), header.params.get("mid_side")
+        if len(shape) != 2 or bits not in (8, 16, 24) or not isinstance(stereo, bool) or (stereo and shape[1] != 2):
+            raise MediaError(f"invalid lossless audio header (shape {shape}, bits {bits}, mid_side {stereo})")
+        channels = audio.decode_channels(shape[0], shape[1], source)
+        if stereo:
+            channels = list(audio.left_right(*channels))
+        ints = np.stack(channels, axis=1) if channels else np.zeros(shape, dtype=np.int64)
+        return Media("audio", Audio(audio.from_integers(ints, bits), header.sample_rate))
