@@ -56,7 +56,20 @@ def _run_each(inputs: tuple[str, ...], action) -> None:
         sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Turns RcodecError into one line on stderr and exit status 1 (click itself uses 2 for usage errors)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RcodecError as exc:
+            _fail(str(exc))
+            ctx.exit(1)
+        except BrokenPipeError:
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rcodec", prog_name="rcodec")
 def cli() -> None:
     """Compress images and audio with learned codecs into .rcz files.
@@ -131,7 +144,7 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
 def decompress(inputs, output, force, to_stdout, remove_source) -> None:
     """Decompress .rcz files, restoring the original format (x.png.rcz -> x.png)."""
     from .fileio import check_output, write_atomic, write_stdout
-    from .media import IMAGE_SUFFIXES, AUDIO_SUFFIXES, default_suffix, to_file_bytes
+    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, default_suffix, to_file_bytes
     from .pipeline import decode_bytes
 
     if output and len(inputs) > 1:
@@ -271,23 +284,10 @@ def _load_plugin_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: plugin commands are added, then click runs; RcodecError becomes one line and exit 1."""
+    """Console entry point: add the plugins' commands, then run click."""
     try:
         _load_plugin_commands()
-        cli.main(args=argv, prog_name="rcodec", standalone_mode=False)
-    except click.exceptions.Abort:
-        _fail("aborted")
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
     except RcodecError as exc:
         _fail(str(exc))
         sys.exit(1)
-    except BrokenPipeError:
-        sys.exit(1)
-    except KeyboardInterrupt:
-        _fail("interrupted")
-        sys.exit(130)
+    cli.main(args=argv, prog_name="rcodec")

@@ -28,7 +28,8 @@ def encode_media(media: Media, codec: str | None = None, coder: str | None = Non
     registry = get_registry()
     codec_obj = registry.codec(codec or DEFAULT_CODEC)
     if media.kind not in codec_obj.media:
-        raise MediaError(f"codec {codec_obj.id!r} does not handle {media.kind} (it handles {', '.join(codec_obj.media)})")
+        handled = ", ".join(codec_obj.media)
+        raise MediaError(f"codec {codec_obj.id!r} does not handle {media.kind} (it handles {handled})")
     coder_obj = registry.coder(coder)
     resolved = codec_obj.resolve_params(params)
     sink = SymbolSink(coder_obj)

@@ -98,7 +98,7 @@ class CdfTables:
         """Tables from integer frequencies (each row >= 1 and summing to 2**precision)."""
         if isinstance(freqs, np.ndarray) and freqs.ndim == 2:
             return cls._from_frequency_matrix(freqs, offsets, precision, escape)
-        rows = [np.asarray(f, dtype=np.int64) for f in (freqs if isinstance(freqs, list) else list(np.atleast_2d(freqs)))]
+        rows = [np.asarray(f, dtype=np.int64) for f in (freqs if isinstance(freqs, list) else np.atleast_2d(freqs))]
         width = max(len(r) for r in rows) + 1
         cdf = np.full((len(rows), width), 1 << precision, dtype=np.int64)
         for t, f in enumerate(rows):
@@ -130,7 +130,7 @@ class CdfTables:
         Only deterministic if the float inputs are: compute pmfs once (e.g. when exporting weights) and ship the
         integer tables, or feed integer counts.
         """
-        rows = [np.asarray(p, dtype=np.float64) for p in (pmfs if isinstance(pmfs, list) else list(np.atleast_2d(pmfs)))]
+        rows = [np.asarray(p, dtype=np.float64) for p in (pmfs if isinstance(pmfs, list) else np.atleast_2d(pmfs))]
         if escape:
             rows = [np.append(p, max(1.0 - p.sum(), 0.0)) for p in rows]
         return cls.from_frequencies([quantize_pmf(p, precision) for p in rows], offsets, precision, escape)

@@ -27,7 +27,10 @@ class LosslessCodec(Codec):
         samples = media.data.samples
         ints, bits = audio.to_integers(samples)
         stereo = audio.choose_stereo(ints)
-        channels = list(audio.mid_side(ints[:, 0], ints[:, 1])) if stereo else [ints[:, c] for c in range(ints.shape[1])]
+        if stereo:
+            channels = list(audio.mid_side(ints[:, 0], ints[:, 1]))
+        else:
+            channels = [ints[:, c] for c in range(ints.shape[1])]
         audio.encode_channels(channels, sink)
         return EncodeResult(params={"bits": bits, "mid_side": stereo})
 

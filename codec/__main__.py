@@ -1,0 +1,5 @@
+"""`python -m rcodec` is the `rcodec` command."""
+
+from .cli import main
+
+main()
