@@ -30,9 +30,14 @@ native = Pybind11Extension(
     extra_compile_args=["-O3"],
 )
 
+# A plugin may carry its own native kernel: the lossless codec's LPC synthesis loop.
+lossless_lpc = Pybind11Extension(
+    "rcodec.plugins.lossless._lpc", ["plugins/lossless/lpc.cpp"], cxx_std=17, extra_compile_args=["-O3"]
+)
+
 setup(
     packages=discover_packages(),
     package_dir=PACKAGE_DIRS,
-    ext_modules=[native],
+    ext_modules=[native, lossless_lpc],
     cmdclass={"build_ext": build_ext},
 )

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <cstdlib>
 #include <limits>
 
 #include "bytes.hpp"
@@ -43,11 +42,13 @@ EncSymbol make_enc_symbol(uint32_t start, uint32_t freq, int precision) {
     return e;
 }
 
-// Decoder lookup resolution: a full slot -> symbol map for a single table (no search at all), coarse buckets
-// plus a short forward scan when many tables share the cache.
+// Decoder lookup resolution: slot >> (precision - bits) indexes a bucket holding the first symbol of that
+// bucket, and a short forward scan finishes the search. Finer buckets mean shorter scans but more memory; all
+// tables of a set together get about 256K entries (512 KiB) so that random table indexes stay in the L2 cache
+// (measured: 64 Gaussian tables decode 5x slower with 16-bit buckets than with 12-bit ones).
 int choose_lut_bits(int64_t count, int precision) {
-    int bits = count == 1 ? 16 : count <= 64 ? 10 : 8;
-    if (const char* e = std::getenv(count == 1 ? "RANS_LUT1" : "RANS_LUTN")) bits = std::atoi(e);
+    int bits = 14;
+    while (bits > 6 && (count << bits) > (int64_t{1} << 18)) --bits;
     return std::min(bits, precision);
 }
 

@@ -1,4 +1,4 @@
-"""Built-in plugin: the `lossless` codec for images and PCM audio."""
+"""Built-in plugin: the `lossless` codec for images and PCM audio, and `rcodec bench lossless`."""
 
 import rcodec
 
@@ -8,3 +8,10 @@ def rcodec_register_codecs(register) -> None:
     from .codec import LosslessCodec
 
     register(LosslessCodec)
+
+
+@rcodec.hookimpl
+def rcodec_register_commands(cli) -> None:
+    from .bench import register
+
+    register(cli.commands["bench"])

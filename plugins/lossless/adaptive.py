@@ -18,8 +18,12 @@ class AdaptiveContexts:
     as they stood before the batch, so a decoder can decode a whole batch at once.
     """
 
-    def __init__(self, contexts: int, symbols: int, offset: int, escape: bool = False) -> None:
+    def __init__(self, contexts: int, symbols: int, offset: int, escape: bool = False,
+                 prior: np.ndarray | None = None, prior_weight: int = 0) -> None:
+        """`prior` (contexts, symbols) float pmfs worth `prior_weight` counts give a head start on short inputs."""
         self.counts = np.ones((contexts, symbols), dtype=np.int64)
+        if prior is not None:
+            self.counts += np.floor(np.asarray(prior, dtype=np.float64) * prior_weight).astype(np.int64)
         self.symbols, self.offset, self.escape = symbols, offset, escape
         self._tables: CdfTables | None = None
 

@@ -1,10 +1,12 @@
-"""Lossless PCM audio: stereo decorrelation, per-block polynomial prediction, adaptive entropy coding.
+"""Lossless PCM audio: stereo decorrelation, per-frame integer LPC, adaptive entropy coding of the residual.
 
 Samples become integers (8, 16 or 24 bit PCM; float input must sit exactly on such a grid). Stereo goes through
-mid/side when that makes the residuals smaller. Each channel is cut into blocks; per block the encoder picks a
-fixed polynomial predictor of order 0..4 (the k-th difference, as in FLAC's fixed subframes) and a shift s, and
-sends both. The residual r = high * 2**s + low: `high` is coded with an adaptive model, the s low bits, which are
-close to uniform, directly. Decoding a block is k cumulative sums, with no per-sample Python loop.
+mid/side when that makes the residuals smaller. Each channel is cut into frames; per frame the encoder picks the
+predictor with the smallest estimated cost among FLAC-style fixed polynomials and least-squares LPC of several
+orders (Levinson-Durbin on the windowed autocorrelation), quantises its coefficients, and sends them. Each
+sub-block sends the bit length m of its mean |residual|; the residual is split as r = high * 2**s + low with
+s = max(m - 4, 0): `high` goes through an adaptive model chosen by m (silence and quiet passages get models of
+their own), the s low bits, close to uniform, directly. Decoding inverts the LPC with a small native loop.
 """
 
 from __future__ import annotations
@@ -14,14 +16,23 @@ import numpy as np
 from rcodec import MediaError
 from rcodec.entropy import CdfTables
 
+from . import _lpc
 from .adaptive import AdaptiveContexts
 
-BLOCK = 1024
-MAX_ORDER = 4
-MAX_SHIFT = 24
+FRAME = 4096
+SUB_BLOCK = 1024
+MAX_ORDER = 32
+LPC_ORDERS = (8, 12, 16, 24, 32)
+COEF_BITS = 15  # signed coefficient range [-2**15, 2**15)
+MAX_COEF_SHIFT = 20
+MAX_MAGNITUDE = 28  # bit length of a sub-block's mean |residual|: 0..28
 HIGH_RANGE = 256  # |high| values beyond this are escaped
-TARGET_HIGH_BITS = 4  # pick s so that the mean |high| is about 2**4
-_ORDER_SHIFT = CdfTables.from_pmfs([np.ones(MAX_ORDER + 1), np.ones(MAX_SHIFT + 1)])
+TARGET_HIGH_BITS = 4  # s = magnitude - 4, so that the mean |high| is about 2**4
+CONTEXTS = TARGET_HIGH_BITS + 2  # small magnitudes (s = 0) get a context each; all scaled ones share the last
+FIXED = {0: [], 1: [1], 2: [2, -1], 3: [3, -3, 1], 4: [4, -6, 4, -1]}  # FLAC's fixed polynomial predictors
+
+_PREDICTOR = CdfTables.from_pmfs([np.ones(MAX_ORDER + 1), np.ones(MAX_COEF_SHIFT + 1)])
+_MAGNITUDE = CdfTables.uniform(MAX_MAGNITUDE + 1)
 _UNIFORM_BITS = {b: CdfTables.uniform(1 << b) for b in range(1, 9)}
 
 
@@ -50,48 +61,129 @@ def left_right(mid: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return (total + side) >> 1, (total - side) >> 1
 
 
-def _residual(block: np.ndarray, history: np.ndarray, order: int) -> np.ndarray:
-    """k-th difference of the block, continuing from the `order` samples before it."""
-    return np.diff(np.concatenate([history[len(history) - order :], block]), n=order) if order else block
+def choose_stereo(ints: np.ndarray) -> bool:
+    """True when mid/side gives smaller second-order residuals than left/right."""
+    if ints.shape[1] != 2:
+        return False
+    mid, side = mid_side(ints[:, 0], ints[:, 1])
+
+    def cost(*channels: np.ndarray) -> float:
+        return float(sum(np.abs(np.diff(c, n=2)).sum() for c in channels))
+
+    return cost(mid, side) < cost(ints[:, 0], ints[:, 1])
 
 
-def _integrate(residual: np.ndarray, history: np.ndarray, order: int) -> np.ndarray:
-    """Inverse of `_residual`: k cumulative sums started from the differences at the last known sample."""
-    starts, h = [], history[len(history) - order :]
-    for _ in range(order):
-        starts.append(h[-1])
-        h = np.diff(h)
-    out = residual
-    for start in reversed(starts):
-        out = start + np.cumsum(out)
+# --- prediction --------------------------------------------------------------------------------------------------
+
+def lpc_residual(frame: np.ndarray, history: np.ndarray, coefs: np.ndarray, shift: int) -> np.ndarray:
+    """r[n] = x[n] - ((sum_j coefs[j] * x[n-1-j]) >> shift), exactly as `_lpc.restore` inverts it."""
+    order = len(coefs)
+    if order == 0:
+        return frame.copy()
+    padded = np.concatenate([history[len(history) - order :], frame])
+    lagged = np.lib.stride_tricks.sliding_window_view(padded[:-1], order)  # row i: x[i-order .. i-1]
+    return frame - ((lagged[:, ::-1] @ coefs.astype(np.int64)) >> shift)
+
+
+def _levinson(autocorr: np.ndarray, order: int) -> list[np.ndarray]:
+    """Predictor coefficients for every order 1..order (index k-1 holds order k)."""
+    a = np.zeros(0)
+    error = autocorr[0]
+    out = []
+    for k in range(order):
+        if error <= 0:
+            out.append(np.concatenate([a, np.zeros(order - len(a))])[: k + 1])
+            continue
+        reflection = (autocorr[k + 1] - a @ autocorr[k:0:-1]) / error
+        a = np.concatenate([a - reflection * a[::-1], [reflection]])
+        error *= 1 - reflection * reflection
+        out.append(a.copy())
     return out
 
 
-def _shift_for(residual: np.ndarray) -> int:
+def _quantise(coefs: np.ndarray) -> tuple[np.ndarray, int]:
+    peak = float(np.abs(coefs).max()) if coefs.size else 0.0
+    if not np.isfinite(peak) or peak == 0:
+        return np.zeros(len(coefs), dtype=np.int64), 0
+    shift = int(np.clip(COEF_BITS - 1 - int(np.ceil(np.log2(peak + 1e-12))), 0, MAX_COEF_SHIFT))
+    limit = 1 << COEF_BITS
+    return np.clip(np.round(coefs * (1 << shift)), -limit, limit - 1).astype(np.int64), shift
+
+
+def _estimated_bits(residual: np.ndarray, order: int) -> float:
     mean = float(np.abs(residual).mean()) if residual.size else 0.0
-    return int(min(max(int(mean).bit_length() - TARGET_HIGH_BITS, 0), MAX_SHIFT))
+    return residual.size * np.log2(mean + 1.0) + order * 16
 
 
-def _write_low_bits(sink, low: np.ndarray, shift: int) -> None:
+def choose_predictor(frame: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """(coefficients, shift, residual) of the cheapest candidate predictor for this frame."""
+    candidates = [(np.array(c, dtype=np.int64), 0) for c in FIXED.values()]
+    x = np.concatenate([history, frame]).astype(np.float64)
+    window = np.hanning(len(x)) if len(x) > 2 else np.ones(len(x))
+    xw = x * window
+    autocorr = np.array([xw[: len(xw) - k] @ xw[k:] for k in range(MAX_ORDER + 1)])
+    if autocorr[0] > 0:
+        autocorr[0] *= 1 + 1e-9  # a touch of white noise keeps Levinson stable on pure tones
+        all_orders = _levinson(autocorr, MAX_ORDER)
+        candidates += [_quantise(all_orders[p - 1]) for p in LPC_ORDERS]
+    best = None
+    for coefs, shift in candidates:
+        residual = lpc_residual(frame, history, coefs, shift)
+        bits = _estimated_bits(residual, len(coefs))
+        if best is None or bits < best[0]:
+            best = (bits, coefs, shift, residual)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+# --- entropy coding ----------------------------------------------------------------------------------------------
+
+def _magnitude(residual: np.ndarray) -> int:
+    mean = float(np.abs(residual).mean()) if residual.size else 0.0
+    return min(int(mean).bit_length(), MAX_MAGNITUDE)
+
+
+def _shift_and_context(magnitude: int) -> tuple[int, int]:
+    return max(magnitude - TARGET_HIGH_BITS, 0), min(magnitude, CONTEXTS - 1)
+
+
+def _write_bits(sink, values: np.ndarray, bits: int) -> None:
     done = 0
-    while done < shift:  # 8 bits at a time, most significant chunk first
-        take = min(8, shift - done)
-        sink.write((low >> (shift - done - take)) & ((1 << take) - 1), _UNIFORM_BITS[take])
+    while done < bits:  # 8 bits at a time, most significant chunk first
+        take = min(8, bits - done)
+        sink.write((values >> (bits - done - take)) & ((1 << take) - 1), _UNIFORM_BITS[take])
         done += take
 
 
-def _read_low_bits(source, count: int, shift: int) -> np.ndarray:
-    low = np.zeros(count, dtype=np.int64)
+def _read_bits(source, count: int, bits: int) -> np.ndarray:
+    out = np.zeros(count, dtype=np.int64)
     done = 0
-    while done < shift:
-        take = min(8, shift - done)
-        low = (low << take) | source.read(_UNIFORM_BITS[take], count=count).astype(np.int64)
+    while done < bits:
+        take = min(8, bits - done)
+        out = (out << take) | source.read(_UNIFORM_BITS[take], count=count).astype(np.int64)
         done += take
-    return low
+    return out
+
+
+def _laplace_prior() -> np.ndarray:
+    """Per context, a discrete Laplace pmf of the mean |high| that context implies (escape symbol last)."""
+    values = np.arange(-HIGH_RANGE, HIGH_RANGE + 1)
+    rows = []
+    for context in range(CONTEXTS):
+        mean = 0.1 if context == 0 else 0.75 * (1 << context)  # m = 0: mostly zeros; else |r| in [2**(m-1), 2**m)
+        pmf = np.exp(-np.abs(values) / mean)
+        pmf[-1] = 0.0
+        rows.append(pmf / pmf.sum())
+    return np.array(rows)
+
+
+_PRIOR = _laplace_prior()
+PRIOR_WEIGHT = 1 << 13  # worth 256 observations
 
 
 def _new_model() -> AdaptiveContexts:
-    return AdaptiveContexts(1, 2 * HIGH_RANGE + 1, -HIGH_RANGE, escape=True)
+    return AdaptiveContexts(CONTEXTS, 2 * HIGH_RANGE + 1, -HIGH_RANGE, escape=True, prior=_PRIOR,
+                            prior_weight=PRIOR_WEIGHT)
 
 
 def _history(channel: np.ndarray, start: int) -> np.ndarray:
@@ -99,45 +191,41 @@ def _history(channel: np.ndarray, start: int) -> np.ndarray:
     return np.concatenate([np.zeros(MAX_ORDER - len(before), dtype=np.int64), before])
 
 
-def choose_stereo(ints: np.ndarray) -> bool:
-    """True when mid/side gives smaller second-order residuals than left/right."""
-    if ints.shape[1] != 2:
-        return False
-    mid, side = mid_side(ints[:, 0], ints[:, 1])
-    cost = lambda *chs: sum(np.abs(np.diff(c, n=2)).sum() for c in chs)  # noqa: E731
-    return bool(cost(mid, side) < cost(ints[:, 0], ints[:, 1]))
-
-
 def encode_channels(channels: list[np.ndarray], sink) -> None:
     models = [_new_model() for _ in channels]
     frames = len(channels[0])
-    zero_ctx = np.zeros(BLOCK, dtype=np.int64)
-    for start in range(0, frames, BLOCK):
+    for start in range(0, frames, FRAME):
         for channel, model in zip(channels, models):
-            block = channel[start : start + BLOCK]
-            history = _history(channel, start)
-            candidates = [_residual(block, history, k) for k in range(MAX_ORDER + 1)]
-            order = int(np.argmin([np.abs(r).sum() for r in candidates]))
-            residual = candidates[order]
-            shift = _shift_for(residual)
-            high, low = residual >> shift, residual & ((1 << shift) - 1)
-            sink.write(np.array([order, shift]), _ORDER_SHIFT, np.array([0, 1]))
-            sink.write(high, model.tables())
-            _write_low_bits(sink, low, shift)
-            model.update(zero_ctx[: len(high)], high)
+            coefs, coef_shift, residual = choose_predictor(channel[start : start + FRAME], _history(channel, start))
+            sink.write(np.array([len(coefs), coef_shift]), _PREDICTOR, np.array([0, 1]))
+            _write_bits(sink, coefs + (1 << COEF_BITS), COEF_BITS + 1)
+            for sub in range(0, len(residual), SUB_BLOCK):
+                part = residual[sub : sub + SUB_BLOCK]
+                magnitude = _magnitude(part)
+                shift, context = _shift_and_context(magnitude)
+                high, low = part >> shift, part & ((1 << shift) - 1)
+                contexts = np.full(len(high), context, dtype=np.int64)
+                sink.write(np.array([magnitude]), _MAGNITUDE)
+                sink.write(high, model.tables(), contexts)
+                _write_bits(sink, low, shift)
+                model.update(contexts, high)
 
 
 def decode_channels(frames: int, count: int, source) -> list[np.ndarray]:
     channels = [np.zeros(frames, dtype=np.int64) for _ in range(count)]
     models = [_new_model() for _ in channels]
-    zero_ctx = np.zeros(BLOCK, dtype=np.int64)
-    for start in range(0, frames, BLOCK):
-        n = min(BLOCK, frames - start)
+    for start in range(0, frames, FRAME):
+        n = min(FRAME, frames - start)
         for channel, model in zip(channels, models):
-            order, shift = (int(v) for v in source.read(_ORDER_SHIFT, np.array([0, 1])))
-            high = source.read(model.tables(), count=n).astype(np.int64)
-            low = _read_low_bits(source, n, shift)
-            residual = (high << shift) + low
-            channel[start : start + n] = _integrate(residual, _history(channel, start), order)
-            model.update(zero_ctx[:n], high)
+            order, coef_shift = (int(v) for v in source.read(_PREDICTOR, np.array([0, 1])))
+            coefs = _read_bits(source, order, COEF_BITS + 1) - (1 << COEF_BITS)
+            residual = np.empty(n, dtype=np.int64)
+            for sub in range(0, n, SUB_BLOCK):
+                m = min(SUB_BLOCK, n - sub)
+                shift, context = _shift_and_context(int(source.read(_MAGNITUDE, count=1)[0]))
+                contexts = np.full(m, context, dtype=np.int64)
+                high = source.read(model.tables(), contexts).astype(np.int64)
+                residual[sub : sub + m] = (high << shift) + _read_bits(source, m, shift)
+                model.update(contexts, high)
+            channel[start : start + n] = _lpc.restore(residual, coefs, coef_shift, _history(channel, start))
     return channels

@@ -97,13 +97,28 @@ def _contexts(t: dict[str, np.ndarray], residual_above: np.ndarray) -> np.ndarra
     return np.minimum(np.floor(np.log2(activity + 1)).astype(np.int64), CONTEXTS - 1)
 
 
+def _laplace_prior(modulus: int) -> np.ndarray:
+    """Per context, a discrete Laplace pmf whose width follows the activity the context stands for."""
+    values = np.arange(modulus) - modulus // 2
+    rows = []
+    for context in range(CONTEXTS):
+        pmf = np.exp(-np.abs(values) / (0.7 + 0.5 * (1 << context)))
+        rows.append(pmf / pmf.sum())
+    return np.array(rows)
+
+
+_PRIORS = {m: _laplace_prior(m) for m in (256, 512)}
+PRIOR_WEIGHT = 1 << 12  # worth 128 observations
+
+
 class _PlaneCoder:
     """State shared by encoder and decoder for one plane: the models and the previous row."""
 
     def __init__(self, width: int, lowest: int) -> None:
         self.lowest, self.modulus = lowest, _modulus(lowest)
         half = self.modulus // 2
-        self.model = AdaptiveContexts(CONTEXTS, self.modulus, -half)
+        self.model = AdaptiveContexts(CONTEXTS, self.modulus, -half, prior=_PRIORS[self.modulus],
+                                      prior_weight=PRIOR_WEIGHT)
         self.above = np.full(width, max(lowest, 0), dtype=np.int64)
         self.residual_above = np.zeros(width, dtype=np.int64)
 
