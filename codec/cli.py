@@ -91,10 +91,12 @@ def cli() -> None:
 @click.option("-q", "--quality", type=int, default=None, help="Rate point of a lossy codec (higher: better, larger).")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter; repeatable.")
 @click.option("--coder", default=None, help="Entropy coder backend (rans, ans, range); default: the fastest one.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Use this checkpoint instead of the codec's shipped weights (e.g. a CompressAI zoo file).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output; allow binary output to a terminal.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output; keep the input.")
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the input after successful compression.")
-def compress(inputs, output, codec_id, quality, params, coder, force, to_stdout, remove_source) -> None:
+def compress(inputs, output, codec_id, quality, params, coder, weights, force, to_stdout, remove_source) -> None:
     """Compress image or audio files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
     from . import media as media_mod
     from .fileio import check_output, write_atomic, write_stdout
@@ -105,6 +107,8 @@ def compress(inputs, output, codec_id, quality, params, coder, force, to_stdout,
     codec_params = _parse_params(params)
     if quality is not None:
         codec_params["quality"] = quality
+    if weights is not None:
+        codec_params["weights"] = weights
 
     def one(name: str) -> None:
         data, source = _read_input(name)
@@ -141,7 +145,10 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the .rcz input after successful decompression.")
-def decompress(inputs, output, force, to_stdout, remove_source) -> None:
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The checkpoint the file was compressed with, if it was not the codec's shipped weights.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Decode option; repeatable.")
+def decompress(inputs, output, force, to_stdout, remove_source, weights, params) -> None:
     """Decompress .rcz files, restoring the original format (x.png.rcz -> x.png)."""
     from .fileio import check_output, write_atomic, write_stdout
     from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, default_suffix, to_file_bytes
@@ -149,6 +156,7 @@ def decompress(inputs, output, force, to_stdout, remove_source) -> None:
 
     if output and len(inputs) > 1:
         raise click.UsageError("-o takes a single input")
+    options = _parse_params(params) | ({"weights": weights} if weights else {})
 
     def default_name(name: str) -> str:
         if not name.endswith(SUFFIX):
@@ -158,7 +166,7 @@ def decompress(inputs, output, force, to_stdout, remove_source) -> None:
     def one(name: str) -> None:
         data, source = _read_input(name)
         target = _output_path(name, output, to_stdout, default_name)
-        media, _ = decode_bytes(data)
+        media, _ = decode_bytes(data, **options)
         if target is not None and target.suffix.lower() not in IMAGE_SUFFIXES | AUDIO_SUFFIXES:
             if output is None:
                 target = target.with_name(target.name + default_suffix(media.original_format, media.kind))
@@ -205,13 +213,15 @@ def info(inputs, as_json) -> None:
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE...")
-def test(inputs) -> None:
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The checkpoint the file was compressed with, if it was not the codec's shipped weights.")
+def test(inputs, weights) -> None:
     """Decode fully and verify every checksum, writing nothing."""
     from .pipeline import decode_bytes
 
     def one(name: str) -> None:
         data, _ = _read_input(name)
-        _, report = decode_bytes(data)
+        _, report = decode_bytes(data, **({"weights": weights} if weights else {}))
         if report.output_hash_matches is False:
             click.echo(f"{name}: OK (symbols exact; decoded pixels differ from the encoder's by float rounding, "
                        "which a lossy codec allows)")
@@ -278,8 +288,10 @@ def _load_plugin_commands() -> None:
     if _commands_loaded:
         return
     _commands_loaded = True
+    from .bench.commands import register as register_core_benchmarks
     from .registry import get_registry
 
+    register_core_benchmarks(bench)
     get_registry().pm.hook.rcodec_register_commands(cli=cli)
 
 

@@ -38,6 +38,8 @@ class EncodeResult:
 class Codec:
     """Base class of every codec. Subclasses set the class attributes and implement encode/decode.
 
+    `decode_options` names the keywords `rcodec.decode(data, **options)` accepts for this codec.
+
     `encode` writes every symbol through `sink.write(values, tables, indexes)` (values are int32; tables are
     `rcodec.entropy.CdfTables`); `decode` issues the same sequence of `source.read(tables, indexes)` calls. Tables
     and indexes must be computed identically on both sides from integers only. Any change to the bytes a codec
@@ -50,18 +52,21 @@ class Codec:
     lossless: ClassVar[bool] = False
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, Option]] = {}
+    decode_options: ClassVar[dict[str, Option]] = {}
 
     def supports_version(self, version: int) -> bool:
         return version == self.version
 
-    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
+    def resolve_params(self, params: dict[str, Any], decoding: bool = False) -> dict[str, Any]:
         """Defaults filled in, types checked, unknown names refused."""
-        unknown = set(params) - set(self.options)
+        options = self.decode_options if decoding else self.options
+        unknown = set(params) - set(options)
         if unknown:
-            known = ", ".join(sorted(self.options)) or "none"
-            raise UnsupportedError(f"codec {self.id!r} has no parameter {', '.join(sorted(unknown))} (known: {known})")
+            known = ", ".join(sorted(options)) or "none"
+            what = "decode option" if decoding else "parameter"
+            raise UnsupportedError(f"codec {self.id!r} has no {what} {', '.join(sorted(unknown))} (known: {known})")
         out = {}
-        for name, opt in self.options.items():
+        for name, opt in options.items():
             value = params.get(name, opt.default)
             if value is not None:
                 try:
@@ -76,7 +81,8 @@ class Codec:
     def encode(self, media: Media, params: dict[str, Any], sink: SymbolSink) -> EncodeResult:
         raise NotImplementedError
 
-    def decode(self, source: SymbolSource, header: Header) -> Media:
+    def decode(self, source: SymbolSource, header: Header, options: dict[str, Any]) -> Media:
+        """`options`: decode-time settings from the caller (e.g. `weights`, or a codec's preview switch)."""
         raise NotImplementedError
 
 

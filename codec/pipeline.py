@@ -46,7 +46,7 @@ def encode_media(media: Media, codec: str | None = None, coder: str | None = Non
     return container.write(Container(header, streams, symbols_hash, output_hash))
 
 
-def decode_container(c: Container) -> tuple[Media, DecodeReport]:
+def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]:
     registry = get_registry()
     h = c.header
     codec_obj = registry.codec(h.codec)
@@ -57,9 +57,10 @@ def decode_container(c: Container) -> tuple[Media, DecodeReport]:
     if h.coder_version != coder_obj.version:
         raise UnsupportedError(f"the file was written by entropy coder {h.coder!r} version {h.coder_version}; "
                                f"this rcodec has version {coder_obj.version}")
+    resolved = codec_obj.resolve_params(options, decoding=True)
     source = SymbolSource(coder_obj, c.streams)
     try:
-        media = codec_obj.decode(source, h)
+        media = codec_obj.decode(source, h, resolved)
     except RcodecError:
         raise
     except (ValueError, IndexError, OverflowError, MemoryError) as exc:
@@ -78,8 +79,8 @@ def decode_container(c: Container) -> tuple[Media, DecodeReport]:
     return media, DecodeReport(c.output_hash is not None, matches, codec_obj.lossless)
 
 
-def decode_bytes(data: bytes) -> tuple[Media, DecodeReport]:
-    return decode_container(container.read(data))
+def decode_bytes(data: bytes, **options: Any) -> tuple[Media, DecodeReport]:
+    return decode_container(container.read(data), **options)
 
 
 # --- the public API ----------------------------------------------------------------------------------------------
@@ -95,9 +96,12 @@ def encode(x: Any, codec: str | None = None, **params: Any) -> bytes:
     return encode_media(from_object(x), codec, coder, **params)
 
 
-def decode(data: bytes) -> Any:
-    """Decompress .rcz bytes: a uint8 numpy array for images, `rcodec.Audio` for audio."""
-    media, _ = decode_bytes(bytes(data))
+def decode(data: bytes, **options: Any) -> Any:
+    """Decompress .rcz bytes: a uint8 numpy array for images, `rcodec.Audio` for audio.
+
+    `options` are the codec's decode options, e.g. `weights=PATH` for a file made with a user checkpoint.
+    """
+    media, _ = decode_bytes(bytes(data), **options)
     return media.data
 
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bitio.hpp"
+#include "buffer.hpp"
 
 namespace rcodec {
 
@@ -87,7 +88,7 @@ private:
         size_t begin, end;
     };
     std::vector<Segment> segments_;
-    std::vector<uint32_t> entries_;  // per symbol: index into its tables' enc()
+    RawArray<uint32_t> entries_;  // per symbol: index into its tables' enc()
     BitWriter escapes_;
 };
 

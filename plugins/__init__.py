@@ -5,4 +5,5 @@ so a source checkout works without installed metadata)."""
 BUILTIN = [
     "rcodec.plugins.coders",
     "rcodec.plugins.lossless",
+    "rcodec.plugins.hyperprior",
 ]

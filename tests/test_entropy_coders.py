@@ -220,3 +220,28 @@ def test_constriction_single_symbol_table(backend: str) -> None:
 def test_constriction_far_escape(backend: str) -> None:
     tables = CdfTables.from_pmfs(np.array([[0.5, 0.3]]), offsets=-8, escape=True)
     round_trip(BACKENDS[backend], tables, [(np.array([INT32_MAX], np.int32), None)])
+
+
+def test_bench_result_shape() -> None:
+    from rcodec.entropy.bench import format_table, run_entropy_bench
+
+    messages: list[str] = []
+    result = run_entropy_bench(symbols=3000, repeats=1, backends={"rans": RansCoder(), "range": RangeCoder()},
+                               progress=messages.append)
+    assert set(result) == {"cases", "machine", "command"}
+    assert set(result["cases"]) == {"categorical256", "gaussian_indexed"}
+    for case in result["cases"].values():
+        assert set(case) == {"rans", "range"}
+        for figures in case.values():
+            assert set(figures) == {"encode_ns_per_symbol", "decode_ns_per_symbol", "bits_per_symbol",
+                                    "information_bits_per_symbol", "roundtrip_ok"}
+            assert figures["roundtrip_ok"]
+            assert figures["bits_per_symbol"] >= figures["information_bits_per_symbol"] * 0.99
+    assert messages and "gaussian_indexed" in format_table(result)
+
+
+def test_compressai_adapter_round_trip() -> None:
+    from rcodec.entropy.bench import CompressaiAnsCoder, gaussian_case
+
+    tables, values, indexes = gaussian_case(2000)
+    round_trip(CompressaiAnsCoder(), tables, [(values[:500], indexes[:500]), (values[500:], indexes[500:])])

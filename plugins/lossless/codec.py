@@ -34,7 +34,7 @@ class LosslessCodec(Codec):
         audio.encode_channels(channels, sink)
         return EncodeResult(params={"bits": bits, "mid_side": stereo})
 
-    def decode(self, source, header) -> Media:
+    def decode(self, source, header, options) -> Media:
         shape = header.shape
         if int(np.prod(shape, dtype=np.int64)) > MAX_DECODED_VALUES:
             raise UnsupportedError(f"refusing to decode {shape}: larger than this codec allows")

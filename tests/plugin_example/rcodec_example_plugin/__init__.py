@@ -29,7 +29,7 @@ class Order0Codec(rcodec.Codec):
         sink.write(values, CdfTables.from_frequencies(quantize_pmf(counts.astype(float))))
         return rcodec.EncodeResult()
 
-    def decode(self, source, header) -> Media:
+    def decode(self, source, header, options) -> Media:
         raw = source.read(_COUNT_TABLE, count=1024).astype(np.uint8)
         counts = np.frombuffer(raw.tobytes(), dtype="<u4").astype(np.float64)
         size = int(np.prod(header.shape))

@@ -1,0 +1,50 @@
+"""Click commands for the core benchmarks (`rcodec bench image`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def register(bench_group) -> None:
+    @bench_group.command(name="image")
+    @click.option("--codec", "codecs", multiple=True, required=True, help="Codec id; repeatable.")
+    @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+                  help="Folder of PNG images, e.g. ../shared/data/kodak.")
+    @click.option("--baseline", "baselines", multiple=True, type=click.Choice(["jpeg", "webp", "avif", "jpeg2000"]),
+                  help="Pillow baselines to run (default: all four).")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
+    @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an RD plot PNG.")
+    @click.option("--anchors", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+                  help="Folder of published RD curves (JSON) to draw on the plot.")
+    @click.option("--limit", type=int, default=None, help="Only the first N images (quick checks).")
+    @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter.")
+    def bench_image(codecs, dataset, baselines, json_path, plot_path, anchors, limit, params) -> None:
+        """Rate-distortion and speed of image codecs vs JPEG, WebP, AVIF, JPEG 2000, with BD-rates."""
+        from tqdm import tqdm
+
+        from . import image
+
+        extra = dict(p.split("=", 1) for p in params)
+        with tqdm(total=0, unit="img", file=click.get_text_stream("stderr"), dynamic_ncols=True) as bar:
+            def progress(done: int, total: int, label: str) -> None:
+                bar.total = total
+                bar.set_description(label[:40])
+                bar.update(done - bar.n)
+
+            result = image.run(list(codecs), dataset, list(baselines) or list(image.BASELINES), extra, limit, progress)
+        for group in ("codecs", "baselines"):
+            for name, points in result[group].items():
+                for p in points:
+                    click.echo(f"{name:<12} q={str(p['quality']):<4} bpp {p['bpp']:.4f}  PSNR {p['psnr']:.2f} dB  "
+                               f"MS-SSIM {p['ms_ssim']:.4f}  enc {p['encode_s']:.3f}s  dec {p['decode_s']:.3f}s")
+        for codec, rates in result["bd_rate"].items():
+            text = ", ".join(f"{b} {v:+.1f}%" if v is not None else f"{b} n/a" for b, v in rates.items())
+            click.echo(f"BD-rate {codec}: {text}")
+        click.echo(f"command: {result['command']}")
+        if json_path:
+            json_path.write_text(json.dumps(result, indent=2) + "\n")
+        if plot_path:
+            image.plot(result, plot_path, image.load_anchors(anchors) if anchors else None)

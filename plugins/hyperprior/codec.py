@@ -1,0 +1,174 @@
+"""The `factorized` and `hyperprior` codecs: learned transforms, integer-exact entropy parameters."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rcodec import Codec, EncodeResult, MediaError, Option, WeightsError
+from rcodec.media import Media
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+QUALITIES = 8
+
+
+@cache
+def _manifest() -> dict:
+    path = WEIGHTS_DIR / "WEIGHTS.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@cache
+def _load_model(arch: str, weights: str | None):
+    import torch
+
+    torch.set_grad_enabled(False)
+    from .prepared import load_exported
+    from .user_weights import load_user_checkpoint
+
+    if weights is not None:
+        return load_user_checkpoint(Path(weights), arch)
+    entry = _manifest().get(f"{arch}.pt")
+    if entry is None:
+        raise WeightsError(f"no shipped weights for {arch!r}; train them with `rcodec train hyperprior` "
+                           "or pass --weights PATH")
+    return load_exported(WEIGHTS_DIR / f"{arch}.pt", entry["sha256"], arch)
+
+
+def _rgb(media: Media) -> tuple[np.ndarray, bool]:
+    image = media.data
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2), True
+    if image.shape[2] == 4:
+        raise MediaError("lossy image codecs take RGB or grayscale; this image has an alpha channel "
+                         "(use --codec lossless)")
+    return image, False
+
+
+def _channel_indexes(shape: tuple[int, ...]) -> np.ndarray:
+    """Table index of each element of a (1, C, h, w) tensor in C order: its channel."""
+    _, c, h, w = shape
+    return np.repeat(np.arange(c, dtype=np.int32), h * w)
+
+
+class _LearnedImageCodec(Codec):
+    arch = ""
+    media = ("image",)
+    lossless = False
+    options = {
+        "quality": Option(int, 4, "rate point, 1 (smallest) .. 8 (best)", tuple(range(1, QUALITIES + 1))),
+        "weights": Option(str, None, "checkpoint to use instead of the shipped weights"),
+    }
+    decode_options = {"weights": Option(str, None, "the checkpoint the file was compressed with")}
+    multiple = 16  # the analysis transform downsamples by this much
+
+    def model(self, weights: str | None):
+        return _load_model(self.arch, weights)
+
+    def _quality(self, model, params: dict[str, Any]) -> int:
+        quality = int(params.get("quality") or 1)
+        return min(quality, model.qualities) - 1
+
+    def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
+        import torch
+        import torch.nn.functional as F
+
+        image, gray = _rgb(media)
+        model = self.model(params.get("weights"))
+        q = self._quality(model, params)
+        height, width = image.shape[:2]
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+        pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        y = model.gain(model.g_a(x), q)
+        y_hat = self._code_latents(model, y, q, sink)
+        record = {"quality": q + 1, "gray": gray}
+        if params.get("weights"):
+            record["user_weights"] = True
+        return EncodeResult(record, model.sha256, self._synthesise(model, y_hat, q, height, width, gray))
+
+    def decode(self, source, header, options) -> Media:
+        model = self.model(options.get("weights"))
+        if header.params.get("user_weights") and not options.get("weights"):
+            raise WeightsError("this file was compressed with a user checkpoint: pass it with --weights")
+        if header.weights_sha256 != model.sha256:
+            raise WeightsError("the file was compressed with other weights than these (sha256 mismatch)")
+        quality = header.params.get("quality")
+        if not isinstance(quality, int) or not 1 <= quality <= model.qualities:
+            raise MediaError(f"invalid quality {quality!r} in the header")
+        shape = header.shape
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape or np.prod(shape) > 1 << 28:
+            raise MediaError(f"{self.id} cannot produce an image of shape {shape}")
+        height, width = shape[:2]
+        padded = ((height + self.multiple - 1) // self.multiple, (width + self.multiple - 1) // self.multiple)
+        y_hat = self._decode_latents(model, source, quality - 1, padded)
+        gray = len(shape) == 2
+        return self._synthesise(model, y_hat, quality - 1, height, width, gray)
+
+    def _synthesise(self, model, y_hat, q: int, height: int, width: int, gray: bool) -> Media:
+        import torch
+
+        x_hat = model.g_s(model.inverse_gain(y_hat, q))[0, :, :height, :width]
+        pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        if gray:
+            pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)
+        return Media("image", np.ascontiguousarray(pixels))
+
+
+class FactorizedCodec(_LearnedImageCodec):
+    id = "factorized"
+    version = 1
+    arch = "factorized"
+    description = "learned transform + factorized prior (Balle et al. 2018), variable rate"
+
+    def _code_latents(self, model, y, q, sink):
+        import torch
+
+        symbols = torch.round(y)
+        sink.write(symbols.to(torch.int32).numpy().ravel(), model.z_tables, _channel_indexes(tuple(y.shape)))
+        return symbols
+
+    def _decode_latents(self, model, source, q, padded):
+        import torch
+
+        shape = (1, model.z_tables.count, padded[0], padded[1])
+        values = source.read(model.z_tables, _channel_indexes(shape))
+        return torch.from_numpy(values.astype(np.float32)).view(shape)
+
+
+class HyperpriorCodec(_LearnedImageCodec):
+    id = "hyperprior"
+    version = 1
+    arch = "hyperprior"
+    multiple = 64
+    description = "learned transform + mean-scale hyperprior (Minnen et al. 2018), variable rate, integer entropy path"
+
+    def _code_latents(self, model, y, q, sink):
+        import torch
+
+        from .fixed_point import Z_LIMIT
+
+        z = model.h_a(torch.abs(y) if model.h_a_abs else y)
+        if model.z_gain is not None:
+            z = z * model.z_gain[q].view(1, -1, 1, 1)
+        z_hat = torch.round(z).clamp(-Z_LIMIT, Z_LIMIT)
+        sink.write(z_hat.to(torch.int32).numpy().ravel(), model.z_tables, _channel_indexes(tuple(z.shape)))
+        indexes, means = model.entropy_parameters(z_hat, q)
+        centred = y - means if means is not None else y
+        symbols = torch.round(centred)
+        sink.write(symbols.to(torch.int32).numpy().ravel(), model.y_tables, indexes.numpy().ravel())
+        return symbols + means if means is not None else symbols
+
+    def _decode_latents(self, model, source, q, padded):
+        import torch
+
+        z_shape = (1, model.z_tables.count, padded[0], padded[1])  # z is at 1/64 of the padded size
+        z_hat = torch.from_numpy(source.read(model.z_tables, _channel_indexes(z_shape)).astype(np.float64))
+        indexes, means = model.entropy_parameters(z_hat.view(z_shape), q)
+        symbols = source.read(model.y_tables, indexes.numpy().ravel())
+        y_hat = torch.from_numpy(symbols.astype(np.float32)).view(indexes.shape)
+        return y_hat + means if means is not None else y_hat

@@ -1,0 +1,67 @@
+"""`rcodec train hyperprior`: train (resumably) and export the shipped weights."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def export_checkpoint(checkpoint: Path, arch: str, command: str) -> dict:
+    """Write weights/<arch>.pt from a training checkpoint and record it in weights/WEIGHTS.json."""
+    import torch
+
+    from .model import ARCHITECTURES
+    from .prepared import export
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = state["config"]
+    net = ARCHITECTURES[arch](cfg["n"], cfg["m"])
+    net.load_state_dict(state["model"])
+    WEIGHTS_DIR.mkdir(exist_ok=True)
+    path = WEIGHTS_DIR / f"{arch}.pt"
+    sha = export(net, arch, path, {"training": {"steps": state["step"], "config": cfg}})
+    manifest_path = WEIGHTS_DIR / "WEIGHTS.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[path.name] = {"sha256": sha.hex(), "bytes": path.stat().st_size, "steps": state["step"],
+                           "config": cfg, "command": command}
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest[path.name]
+
+
+def register_train(group) -> None:
+    @group.command(name="hyperprior")
+    @click.option("--arch", type=click.Choice(["hyperprior", "factorized"]), default="hyperprior", show_default=True)
+    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
+                  help="Folder of training photos (never the evaluation set).")
+    @click.option("--out", type=click.Path(file_okay=False), required=True,
+                  help="Run folder: checkpoint.pt, history.jsonl, config.json; an existing run resumes.")
+    @click.option("--steps", type=int, default=200_000, show_default=True, help="Total steps (resume continues).")
+    @click.option("--batch", type=int, default=8, show_default=True)
+    @click.option("--crop", type=int, default=128, show_default=True, help="Square crop size in pixels.")
+    @click.option("--lr", type=float, default=1e-3, show_default=True)
+    @click.option("--lr-drop-at", type=int, default=0, help="Divide the learning rate by 10 from this step.")
+    @click.option("--n", "n_channels", type=int, default=64, show_default=True, help="Transform channels N.")
+    @click.option("--m", "m_channels", type=int, default=128, show_default=True, help="Latent channels M.")
+    @click.option("--threads", type=int, default=2, show_default=True)
+    @click.option("--checkpoint-every", type=int, default=500, show_default=True)
+    @click.option("--export/--no-export", default=False,
+                  help="After training, write the shipped weights file and record this command.")
+    def train_hyperprior(arch, data, out, steps, batch, crop, lr, lr_drop_at, n_channels, m_channels, threads,
+                         checkpoint_every, export) -> None:
+        """Train the variable-rate factorized or mean-scale hyperprior network (one model, 8 qualities)."""
+        from .training import TrainConfig, train
+
+        cfg = TrainConfig(arch=arch, data=data, out=out, steps=steps, batch=batch, crop=crop, lr=lr,
+                          lr_drop_at=lr_drop_at, n=n_channels, m=m_channels, threads=threads,
+                          checkpoint_every=checkpoint_every)
+        checkpoint = train(cfg, log=lambda line: click.echo(line, err=True))
+        if export:
+            command = "rcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            entry = export_checkpoint(checkpoint, arch, command)
+            click.echo(f"exported {arch}.pt sha256 {entry['sha256']}")
