@@ -13,18 +13,20 @@ from rcodec.pipeline import decode_bytes
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 GOLDEN = SAMPLES / "golden"
 
-# (file name, source, codec, params)
-PRESETS: list[tuple[str, str, str, dict]] = [
-    ("kodim23_crop.lossless.{coder}.rcz", "kodim23_crop.png", "lossless", {}),
-    ("speech_libri1_3s.lossless.{coder}.rcz", "speech_libri1_3s.wav", "lossless", {}),
+# (file name, source, codec, params, coders: None for every registered coder)
+PRESETS: list[tuple[str, str, str, dict, list[str] | None]] = [
+    ("kodim23_crop.lossless.{coder}.rcz", "kodim23_crop.png", "lossless", {}, None),
+    ("speech_libri1_3s.lossless.{coder}.rcz", "speech_libri1_3s.wav", "lossless", {}, None),
+    *[(f"kodim23_crop.{codec}.q{q}.{{coder}}.rcz", "kodim23_crop.png", codec, {"quality": q}, ["rans"])
+      for codec in ("factorized", "hyperprior") for q in range(1, 9)],
 ]
 
 
 def golden_presets() -> list[tuple[str, str, str, dict, str]]:
-    coders = sorted(rcodec.get_registry().coders())
+    registered = sorted(rcodec.get_registry().coders())
     out = []
-    for name, source, codec, params in PRESETS:
-        for coder in coders:
+    for name, source, codec, params, coders in PRESETS:
+        for coder in coders or registered:
             out.append((name.format(coder=coder), source, codec, params, coder))
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,20 @@ def _load_model(arch: str, weights: str | None):
         raise WeightsError(f"no shipped weights for {arch!r}; train them with `rcodec train hyperprior` "
                            "or pass --weights PATH")
     return load_exported(WEIGHTS_DIR / f"{arch}.pt", entry["sha256"], arch)
+
+
+@contextmanager
+def single_thread():
+    """Run the float transforms on one thread: torch's convolutions may sum in another order with more threads,
+    which changes the last bits and, rarely, a decoded pixel. At these sizes one thread is as fast as two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _rgb(media: Media) -> tuple[np.ndarray, bool]:
@@ -81,15 +96,17 @@ class _LearnedImageCodec(Codec):
         model = self.model(params.get("weights"))
         q = self._quality(model, params)
         height, width = image.shape[:2]
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+        x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        y = model.gain(model.g_a(x), q)
-        y_hat = self._code_latents(model, y, q, sink)
+        with single_thread():
+            y = model.gain(model.g_a(x), q)
+            y_hat = self._code_latents(model, y, q, sink)
+            reconstruction = self._synthesise(model, y_hat, q, height, width, gray)
         record = {"quality": q + 1, "gray": gray}
         if params.get("weights"):
             record["user_weights"] = True
-        return EncodeResult(record, model.sha256, self._synthesise(model, y_hat, q, height, width, gray))
+        return EncodeResult(record, model.sha256, reconstruction)
 
     def decode(self, source, header, options) -> Media:
         model = self.model(options.get("weights"))
@@ -105,9 +122,9 @@ class _LearnedImageCodec(Codec):
             raise MediaError(f"{self.id} cannot produce an image of shape {shape}")
         height, width = shape[:2]
         padded = ((height + self.multiple - 1) // self.multiple, (width + self.multiple - 1) // self.multiple)
-        y_hat = self._decode_latents(model, source, quality - 1, padded)
-        gray = len(shape) == 2
-        return self._synthesise(model, y_hat, quality - 1, height, width, gray)
+        with single_thread():
+            y_hat = self._decode_latents(model, source, quality - 1, padded)
+            return self._synthesise(model, y_hat, quality - 1, height, width, len(shape) == 2)
 
     def _synthesise(self, model, y_hat, q: int, height: int, width: int, gray: bool) -> Media:
         import torch

@@ -50,16 +50,18 @@ def register_train(group) -> None:
     @click.option("--m", "m_channels", type=int, default=128, show_default=True, help="Latent channels M.")
     @click.option("--threads", type=int, default=2, show_default=True)
     @click.option("--checkpoint-every", type=int, default=500, show_default=True)
+    @click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="Start a new run from the matching weights of another run's checkpoint.")
     @click.option("--export/--no-export", default=False,
                   help="After training, write the shipped weights file and record this command.")
     def train_hyperprior(arch, data, out, steps, batch, crop, lr, lr_drop_at, n_channels, m_channels, threads,
-                         checkpoint_every, export) -> None:
+                         checkpoint_every, init_from, export) -> None:
         """Train the variable-rate factorized or mean-scale hyperprior network (one model, 8 qualities)."""
         from .training import TrainConfig, train
 
         cfg = TrainConfig(arch=arch, data=data, out=out, steps=steps, batch=batch, crop=crop, lr=lr,
                           lr_drop_at=lr_drop_at, n=n_channels, m=m_channels, threads=threads,
-                          checkpoint_every=checkpoint_every)
+                          checkpoint_every=checkpoint_every, init_from=init_from or "")
         checkpoint = train(cfg, log=lambda line: click.echo(line, err=True))
         if export:
             command = "rcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -95,7 +95,7 @@ def load_exported(path: Path, expected_sha256: str | None, arch: str) -> Prepare
 
     net = ARCHITECTURES[arch](int(state["n"]), int(state["m"]))
     missing, unexpected = net.load_state_dict(state["state_dict"], strict=False)
-    if [k for k in missing if not k.startswith(("entropy_bottleneck", "gaussian_conditional"))] or unexpected:
+    if [k for k in missing if not k.startswith(("entropy_bottleneck", "gaussian_conditional", "h_s."))] or unexpected:
         raise WeightsError(f"{path}: weights do not fit the {arch} network ({missing[:3]} {unexpected[:3]})")
     gains = torch.exp(net.gain.log_gain.detach()), torch.exp(net.inverse_gain.log_gain.detach())
     model = PreparedModel(arch, _eval(net.g_a), _eval(net.g_s), gains[0].shape[0], gains[0], gains[1],
@@ -116,8 +116,9 @@ def export(net, arch: str, path: Path, extra: dict) -> bytes:
     net.eval()
     # CompressAI's own coding buffers (float-derived tables) are left out: the integer tables below replace them.
     skip = ("_offset", "_quantized_cdf", "_cdf_length", "scale_table", "scale_bound", "likelihood_lower_bound")
+    # The float hyper synthesis is left out too: decoding uses its fixed-point copy.
     state_dict = {k: v.detach().float().clone() for k, v in net.state_dict().items()
-                  if k.rsplit(".", 1)[-1] not in skip}
+                  if k.rsplit(".", 1)[-1] not in skip and not k.startswith("h_s.")}
     out = {"format": EXPORT_FORMAT, "arch": arch, "n": net.n, "m": net.m, "state_dict": state_dict,
            "z_tables": tables.tables_to_state(tables.bottleneck_tables(net.entropy_bottleneck)), **extra}
     if arch == "hyperprior":

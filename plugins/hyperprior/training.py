@@ -39,6 +39,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 250
     min_scale: float = 0.4  # crops are taken from the photo rescaled by a factor in [min_scale, 1]
+    init_from: str = ""  # a checkpoint whose matching weights start a new run (e.g. factorized from hyperprior)
 
 
 class CropSampler:
@@ -48,7 +49,7 @@ class CropSampler:
         paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
         if not paths:
             raise FileNotFoundError(f"no training images in {folder}")
-        self.images = [torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in paths]
+        self.images = [torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in paths]
         self.crop, self.min_scale, self.rng = crop, min_scale, rng
 
     def sample(self) -> torch.Tensor:
@@ -69,6 +70,23 @@ class CropSampler:
         return torch.stack([self.sample() for _ in range(n)])
 
 
+def _compact_optimizer(state: dict) -> dict:
+    """Adam's moment estimates in float16: the resume checkpoint is committed, and this halves its size."""
+    out = {"param_groups": state["param_groups"], "state": {}}
+    for key, value in state["state"].items():
+        out["state"][key] = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() and v.dim() > 0 else v
+                             for k, v in value.items()}
+    return out
+
+
+def _expand_optimizer(state: dict) -> dict:
+    for value in state["state"].values():
+        for k, v in value.items():
+            if torch.is_tensor(v) and v.dtype == torch.float16:
+                value[k] = v.float()
+    return state
+
+
 def _atomic_save(obj: object, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -87,10 +105,17 @@ def train(cfg: TrainConfig, log=print) -> Path:
     main_params = [p for name, p in model.named_parameters() if not name.endswith("quantiles")]
     optimizer = torch.optim.Adam(main_params, lr=cfg.lr)
     step = 0
+    if not ckpt_path.exists() and cfg.init_from:
+        source = torch.load(cfg.init_from, map_location="cpu", weights_only=False)["model"]
+        own = model.state_dict()
+        shared = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape
+                  and not k.startswith("entropy_bottleneck")}
+        model.load_state_dict(shared, strict=False)
+        log(f"initialised {len(shared)} tensors from {cfg.init_from}")
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(_expand_optimizer(state["optimizer"]))
         step = state["step"]
         rng.setstate(state["python_rng"])
         torch.set_rng_state(state["torch_rng"])
@@ -124,7 +149,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
             with history.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
             log(json.dumps(record))
-            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+            _atomic_save({"model": model.state_dict(), "optimizer": _compact_optimizer(optimizer.state_dict()),
+                          "step": step,
                           "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
                           "config": asdict(cfg)}, ckpt_path)
             started, window = time.perf_counter(), []

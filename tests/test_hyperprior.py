@@ -1,0 +1,161 @@
+"""The learned codecs: deterministic entropy parameters, user checkpoints, hostile input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import rcodec
+from conftest import KODAK
+from rcodec.cli import cli
+from rcodec.pipeline import decode_bytes
+
+CODECS = ["factorized", "hyperprior"]
+
+
+@pytest.fixture(scope="module")
+def crops() -> list[np.ndarray]:
+    """Two 128x192 crops with different content, plus an odd size that needs padding."""
+    a = np.asarray(Image.open(KODAK[4]))[100:228, 300:492]
+    b = np.asarray(Image.open(KODAK[20]))[50:178, 100:292]
+    c = np.asarray(Image.open(KODAK[12]))[:77, :101]
+    return [np.ascontiguousarray(x) for x in (a, b, c)]
+
+
+def _decode_with_threads(data: bytes, threads: int) -> np.ndarray:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return rcodec.decode(data)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_decode_is_identical_across_threads_and_processes(codec, crops, tmp_path):
+    files = []
+    for i, image in enumerate(crops):
+        for quality in range(1, 9):
+            data = rcodec.encode(image, codec=codec, quality=quality)
+            one = _decode_with_threads(data, 1)
+            two = _decode_with_threads(data, 2)
+            assert one.shape == image.shape and np.array_equal(one, two), (i, quality)
+            path = tmp_path / f"{i}_{quality}.rcz"
+            path.write_bytes(data)
+            np.save(tmp_path / f"{i}_{quality}.npy", one)
+            files.append(path)
+    # A fresh process (one thread) must decode the same symbols (checked by the symbols hash) and pixels.
+    code = ("import sys, numpy as np, torch, rcodec; torch.set_num_threads(1)\n"
+            "for p in sys.argv[1:]:\n"
+            "    out = rcodec.decode(open(p, 'rb').read())\n"
+            "    assert np.array_equal(out, np.load(p[:-4] + '.npy')), p\n")
+    subprocess.run([sys.executable, "-c", code, *map(str, files)], check=True)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_rate_grows_with_quality(codec, crops):
+    sizes = [len(rcodec.encode(crops[0], codec=codec, quality=q)) for q in range(1, 9)]
+    assert sizes == sorted(sizes) and sizes[-1] > 2 * sizes[0], sizes
+
+
+def test_info_and_header(crops):
+    data = rcodec.encode(crops[2], codec="hyperprior", quality=3)
+    facts = rcodec.info(data)
+    assert facts["codec"] == "hyperprior" and facts["params"]["quality"] == 3 and facts["weights_sha256"]
+    _, report = decode_bytes(data)
+    assert report.output_hash_present and not report.lossless
+
+
+def test_grayscale_and_alpha(crops):
+    gray = crops[0][:, :, 1].copy()
+    out = rcodec.decode(rcodec.encode(gray, codec="hyperprior", quality=6))
+    assert out.shape == gray.shape and out.dtype == np.uint8
+    with pytest.raises(rcodec.MediaError, match="alpha"):
+        rcodec.encode(np.zeros((16, 16, 4), np.uint8), codec="hyperprior")
+
+
+def test_every_flipped_byte_decodes_or_raises(crops):
+    image = crops[2][:40, :40]
+    data = rcodec.encode(image, codec="hyperprior", quality=1)
+    reference = rcodec.decode(data)
+    for i in range(0, len(data)):
+        damaged = bytearray(data)
+        damaged[i] ^= 0x24
+        try:
+            out = rcodec.decode(bytes(damaged))
+        except rcodec.RcodecError:
+            continue
+        assert np.array_equal(out, reference), i
+
+
+# --- user checkpoints in CompressAI's format ---------------------------------------------------------------------
+
+def _fresh_checkpoint(tmp_path, kind: str):
+    from rcodec._compat import compressai
+
+    torch.manual_seed(0)
+    models = compressai().models
+    net = {"factorized": models.FactorizedPrior, "scale": models.ScaleHyperprior,
+           "mean-scale": models.MeanScaleHyperprior}[kind](16, 24)
+    path = tmp_path / f"{kind}.pth.tar"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["factorized", "scale", "mean-scale"])
+def test_user_compressai_checkpoint(kind, tmp_path, crops):
+    codec = "factorized" if kind == "factorized" else "hyperprior"
+    weights = _fresh_checkpoint(tmp_path, kind)
+    image = crops[2]
+    data = rcodec.encode(image, codec=codec, weights=str(weights))
+    assert rcodec.info(data)["params"]["user_weights"] is True
+    out = rcodec.decode(data, weights=str(weights))
+    assert out.shape == image.shape
+    with pytest.raises(rcodec.WeightsError, match="--weights"):
+        rcodec.decode(data)
+    runner = CliRunner()
+    src = tmp_path / "img.png"
+    Image.fromarray(image).save(src)
+    assert runner.invoke(cli, ["compress", "--codec", codec, "--weights", str(weights), str(src)]).exit_code == 0
+    result = runner.invoke(cli, ["decompress", "-o", str(tmp_path / "out.png"), str(src) + ".rcz"])
+    assert result.exit_code == 1 and "--weights" in result.output
+    result = runner.invoke(cli, ["decompress", "--weights", str(weights), "-o", str(tmp_path / "out.png"),
+                                 str(src) + ".rcz"])
+    assert result.exit_code == 0 and np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), out)
+
+
+def test_wrong_checkpoint_kind_is_refused(tmp_path, crops):
+    weights = _fresh_checkpoint(tmp_path, "factorized")
+    with pytest.raises(rcodec.WeightsError, match="does not fit"):
+        rcodec.encode(crops[2], codec="hyperprior", weights=str(weights))
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(rcodec.WeightsError):
+        rcodec.encode(crops[2], codec="hyperprior", weights=str(garbage))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", CODECS)
+def test_all_kodak_all_qualities_deterministic(codec, tmp_path):
+    """The full proof (slow): every Kodak image at every quality, 1 vs 2 threads and a fresh process."""
+    files = []
+    for path in KODAK:
+        image = np.asarray(Image.open(path))
+        for quality in range(1, 9):
+            data = rcodec.encode(image, codec=codec, quality=quality)
+            one, two = _decode_with_threads(data, 1), _decode_with_threads(data, 2)
+            assert np.array_equal(one, two), (path.name, quality)
+            out = tmp_path / f"{path.stem}_{quality}.rcz"
+            out.write_bytes(data)
+            np.save(tmp_path / f"{path.stem}_{quality}.npy", two)
+            files.append(out)
+    code = ("import sys, numpy as np, torch, rcodec; torch.set_num_threads(2)\n"
+            "for p in sys.argv[1:]:\n"
+            "    assert np.array_equal(rcodec.decode(open(p, 'rb').read()), np.load(p[:-4] + '.npy')), p\n")
+    subprocess.run([sys.executable, "-c", code, *map(str, files)], check=True)
