@@ -61,13 +61,23 @@ public:
     }
 
     py::bytes finish() {
-        std::vector<uint8_t> out;
+        py::object result;  // declared first so it is released with the GIL held
         {
             py::gil_scoped_release release;
             std::lock_guard<std::mutex> lock(mutex_);
-            out = encoder_.finish();
+            // The stream is written straight into the bytes object: no intermediate buffer or copy.
+            encoder_.finish([&result](size_t size) {
+                py::gil_scoped_acquire acquire;
+                PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(size));
+                if (bytes == nullptr) {
+                    PyErr_Clear();
+                    throw std::bad_alloc();
+                }
+                result = py::reinterpret_steal<py::object>(bytes);
+                return reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(bytes));
+            });
         }
-        return py::bytes(reinterpret_cast<const char*>(out.data()), out.size());
+        return py::reinterpret_borrow<py::bytes>(result);
     }
 
     size_t symbols() const { return encoder_.symbols(); }

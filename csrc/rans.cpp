@@ -187,7 +187,7 @@ void RansEncoder::push(const TablesPtr& tables, const int32_t* values, const int
         segments_.push_back({tables, old, entries_.size()});
 }
 
-std::vector<uint8_t> RansEncoder::finish() const {
+void RansEncoder::finish(const std::function<uint8_t*(size_t)>& allocate) const {
     const size_t n = entries_.size();
     const int lanes = n >= kInterleaveMin ? kMaxLanes : 1;
     // At most one word per symbol, plus the spare word in front that the branch-free store may touch.
@@ -205,23 +205,25 @@ std::vector<uint8_t> RansEncoder::finish() const {
     const size_t nwords = static_cast<size_t>(end - out);
     const std::vector<uint8_t> escapes = escapes_.bytes();
 
+    std::vector<uint8_t> header;
+    header.push_back(static_cast<uint8_t>(lanes));
+    varint_append(header, nwords);
+    varint_append(header, escapes.size());
+    for (int j = 0; j < lanes; ++j) varint_append(header, state[j] - kRansLow);
+
+    uint8_t* dst = allocate(header.size() + 4 * nwords + escapes.size());
+    std::memcpy(dst, header.data(), header.size());
+    dst += header.size();
+    for (size_t k = 0; k < nwords; ++k) store_le32(dst + 4 * k, out[k]);  // a plain copy on little-endian hosts
+    if (!escapes.empty()) std::memcpy(dst + 4 * nwords, escapes.data(), escapes.size());
+}
+
+std::vector<uint8_t> RansEncoder::finish() const {
     std::vector<uint8_t> stream;
-    stream.reserve(3 + 2 * kVarintMaxBytes + lanes * kVarintMaxBytes + 4 * nwords + escapes.size());
-    stream.push_back(static_cast<uint8_t>(lanes));
-    varint_append(stream, nwords);
-    varint_append(stream, escapes.size());
-    for (int j = 0; j < lanes; ++j) varint_append(stream, state[j] - kRansLow);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    for (size_t k = 0; k < nwords; ++k) {
-        uint8_t le[4];
-        store_le32(le, out[k]);
-        stream.insert(stream.end(), le, le + 4);
-    }
-#else
-    const uint8_t* raw = reinterpret_cast<const uint8_t*>(out);
-    stream.insert(stream.end(), raw, raw + 4 * nwords);
-#endif
-    stream.insert(stream.end(), escapes.begin(), escapes.end());
+    finish([&](size_t size) {
+        stream.resize(size);
+        return stream.data();
+    });
     return stream;
 }
 

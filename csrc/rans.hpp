@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -77,7 +78,9 @@ public:
     // ArgumentError for an unknown table or a value that the tables cannot code; the encoder is then unchanged.
     void push(const TablesPtr& tables, const int32_t* values, const int32_t* indexes, size_t n);
 
-    // The stream for everything queued so far (the encoder keeps its contents).
+    // Codes everything queued so far (the encoder keeps its contents) and writes the stream to the memory that
+    // `allocate(size)` returns, so that a caller can code straight into its own buffer.
+    void finish(const std::function<uint8_t*(size_t)>& allocate) const;
     std::vector<uint8_t> finish() const;
 
     size_t symbols() const { return entries_.size(); }

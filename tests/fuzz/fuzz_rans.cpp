@@ -122,7 +122,8 @@ void round_trip(const std::shared_ptr<RansTables>& tables, Input& in) {
     }
     // Damage: flip input-chosen bytes, or cut the stream short, then decode again.
     const int flips = in.byte() % 4;
-    for (int f = 0; f < flips && !stream.empty(); ++f) stream[in.u32() % stream.size()] ^= 1 + in.byte() % 255;
+    for (int f = 0; f < flips && !stream.empty(); ++f)
+        stream[in.u32() % stream.size()] ^= static_cast<uint8_t>(1 + in.byte() % 255);
     if (in.byte() & 1 && !stream.empty()) stream.resize(in.u32() % stream.size());
     RansDecoder decoder(stream.data(), stream.size());
     for (int c = 0; c < calls; ++c) {
