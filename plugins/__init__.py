@@ -6,4 +6,6 @@ BUILTIN = [
     "rcodec.plugins.coders",
     "rcodec.plugins.lossless",
     "rcodec.plugins.hyperprior",
+    "rcodec.plugins.iscs",
+    "rcodec.plugins.pc",
 ]

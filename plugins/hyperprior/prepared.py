@@ -47,10 +47,14 @@ class PreparedModel:
     def inverse_gain(self, y: Tensor, quality: int) -> Tensor:
         return y if self.y_inverse_gain is None else y * self.y_inverse_gain[quality].view(1, -1, 1, 1)
 
+    def hyper_synthesis(self, z_hat: Tensor, quality: int) -> Tensor:
+        """The fixed-point hyper synthesis output (scales, then means if any), in units of 2**-ACT_BITS."""
+        gain = None if self.z_inverse_gain_fixed is None else self.z_inverse_gain_fixed[quality]
+        return fixed_point.run_synthesis(self.hyper, z_hat, gain)
+
     def entropy_parameters(self, z_hat: Tensor, quality: int) -> tuple[Tensor, Tensor | None]:
         """Integer table indexes for y and the means (exact dyadic floats), from integer z."""
-        gain = None if self.z_inverse_gain_fixed is None else self.z_inverse_gain_fixed[quality]
-        out = fixed_point.run_synthesis(self.hyper, z_hat, gain)
+        out = self.hyper_synthesis(z_hat, quality)
         if self.has_means:
             scales, means = out.chunk(2, 1)
             means = (means / (1 << ACT_BITS)).float()  # a dyadic value with few bits: exact in float32
