@@ -27,7 +27,7 @@ namespace rcodec {
 constexpr uint64_t kRansLow = uint64_t{1} << 31;  // lower bound of a normalised state
 constexpr int kMaxLanes = 8;
 constexpr int kMaxPrecision = 16;
-constexpr size_t kInterleaveMin = 256;  // streams shorter than this use one lane: 8 states would cost more bytes
+constexpr size_t kInterleaveMin = 16384;  // shorter streams use one lane: 8 final states cost ~64 bytes
 
 // What the encoder needs per (table, symbol): q = floor(x / freq) as a multiply-high and a shift, and the
 // additive constants that turn x into q * 2**precision + x mod freq + start.

@@ -13,12 +13,11 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from rcodec.errors import FormatError
-
 from .tables import CdfTables
 
-# Escaped values: how many bits the magnitude takes (0..32) as one uniform symbol, then its low bits in chunks.
-ESCAPE_LENGTH_SYMBOLS = 33
+# Escaped values: how many bits the zig-zag distance takes (0..34: an int32 value can lie almost 2**32 beyond an
+# int32 table range, and zig-zag doubles that) as one uniform symbol, then its low bits in chunks.
+ESCAPE_LENGTH_SYMBOLS = 35
 ESCAPE_CHUNK_BITS = 8
 
 
@@ -117,8 +116,6 @@ def read_escape_distances(count: int, read_symbol) -> np.ndarray:
     out = np.empty(count, dtype=np.int64)
     for i in range(count):
         nbits = read_symbol(ESCAPE_LENGTH_SYMBOLS)
-        if nbits > 32:
-            raise FormatError("escape code out of range")
         d = 1 if nbits else 0
         remaining = max(nbits - 1, 0)
         while remaining > 0:

@@ -74,7 +74,8 @@ class _Encoder(EntropyEncoder):
             raise ValueError("values and indexes differ in length")
         symbols, escaped = split_escapes(values, tables, idx)
         for t, positions in _groups(idx):
-            self.plan.append((symbols[positions], _table_model(tables, t)))
+            if tables.lengths[t] > 1:  # a one-symbol table costs no bits (and constriction refuses it)
+                self.plan.append((symbols[positions], _table_model(tables, t)))
         if escaped.size:
             for symbol, size in escape_chunks(escape_symbols(escaped, tables, idx, symbols)):
                 self.plan.append((np.array([symbol], dtype=np.int32), _uniform_model(size)))
@@ -113,7 +114,10 @@ class _Decoder(EntropyDecoder):
         idx = check_call(tables, indexes, count if indexes is None else None)
         symbols = np.empty(idx.size, dtype=np.int64)
         for t, positions in _groups(idx):
-            symbols[positions] = self._read(_table_model(tables, t), positions.size)
+            if tables.lengths[t] > 1:
+                symbols[positions] = self._read(_table_model(tables, t), positions.size)
+            else:
+                symbols[positions] = 0
         values = symbols + tables.offsets[idx]
         if tables.escape and idx.size:
             escaped = symbols == (tables.lengths[idx] - 1)

@@ -141,10 +141,13 @@ class CdfTables:
         return cls.from_pmfs(np.ones((1, symbols)), 0, precision)
 
     def information_bits(self, values: np.ndarray, indexes: np.ndarray | None = None) -> float:
-        """Ideal code length in bits of in-range `values` under these tables (escapes not counted)."""
+        """Ideal code length in bits of `values` under these tables; an escaped value counts as its escape symbol
+        (the bits of the escape code itself are not counted)."""
         values = np.asarray(values, dtype=np.int64)
         idx = np.zeros(values.shape, np.int64) if indexes is None else np.asarray(indexes, np.int64)
         sym = values - self.offsets[idx]
+        last = self.lengths[idx].astype(np.int64) - 1
+        sym = np.where((sym < 0) | (sym > last), last, sym)
         lo = self.cdf[idx, sym].astype(np.int64)
         hi = self.cdf[idx, sym + 1].astype(np.int64)
         return float(np.sum(self.precision - np.log2(hi - lo)))

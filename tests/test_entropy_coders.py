@@ -37,17 +37,6 @@ def cdf_tables(draw, escape: bool | None = None, extreme_offsets: bool = False) 
     return CdfTables.from_frequencies(rows, np.array(offsets), precision, escape)
 
 
-def constriction_escape_ok(values: np.ndarray, tables: CdfTables, indexes: np.ndarray) -> bool:
-    """The shared escape code of the constriction backends only spans distances below 2**32 (33 length symbols),
-    so an int32 extreme far on the other side of a table cannot be coded there. Known limitation of
-    entropy/coder.py; the rans backend has no such limit."""
-    offsets = tables.offsets[indexes].astype(np.int64)
-    top = offsets + tables.lengths[indexes] - 1
-    v = values.astype(np.int64)
-    distance = np.where(v < offsets, 2 * (offsets - v - 1), np.where(v >= top, 2 * (v - top) + 1, 0))
-    return bool(np.all(distance < 2**32))
-
-
 @st.composite
 def call_plans(draw, tables: CdfTables, extremes: bool = True) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """1-4 calls of 0-300 values each, with per-value indexes or none (table 0)."""
@@ -90,13 +79,6 @@ def round_trip(coder, tables: CdfTables, plan) -> bytes:
 def test_round_trip(backend: str, data) -> None:
     tables = data.draw(cdf_tables())
     plan = data.draw(call_plans(tables))
-    if backend != "rans":  # known limitations of the constriction backends, pinned by the xfail tests below
-        if tables.lengths.min() < 2:
-            tables = CdfTables.from_frequencies([np.array([1, (1 << tables.precision) - 1])], 0, tables.precision,
-                                                tables.escape)
-            plan = data.draw(call_plans(tables))
-        plan = [(v, i) for v, i in plan
-                if constriction_escape_ok(v, tables, i if i is not None else np.zeros(v.size, np.int32))]
     round_trip(BACKENDS[backend], tables, plan)
 
 
@@ -112,9 +94,6 @@ def test_escape_extremes(backend: str) -> None:
     tables = CdfTables.from_pmfs([np.array([0.2, 0.5, 0.2]), np.array([0.9])], offsets=np.array([-1, 0]), escape=True)
     values = np.array([INT32_MIN, INT32_MAX, -2, 2, -1, 0, 1, 1000, -1000, INT32_MAX, INT32_MIN], np.int32)
     idx = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1], np.int32)
-    if backend != "rans":  # see constriction_escape_ok
-        keep = [i for i in range(values.size) if constriction_escape_ok(values[i : i + 1], tables, idx[i : i + 1])]
-        values, idx = values[keep], idx[keep]
     round_trip(BACKENDS[backend], tables, [(values, idx)])
 
 
@@ -205,19 +184,13 @@ def test_rans_decoder_reports_exhaustion() -> None:
     assert decoder.exhausted
 
 
-# Known limitations of the constriction backends (entropy/constriction_coders.py, entropy/coder.py). Strict: when
-# one is fixed the test reports XPASS as a failure, and its marker should go.
-
-
-@pytest.mark.parametrize("backend", ["ans", "range"])
-@pytest.mark.xfail(strict=True, reason="constriction's Categorical refuses a one-symbol model")
-def test_constriction_single_symbol_table(backend: str) -> None:
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_single_symbol_table(backend: str) -> None:
     round_trip(BACKENDS[backend], CdfTables.uniform(1), [(np.zeros(3, np.int32), None)])
 
 
-@pytest.mark.parametrize("backend", ["ans", "range"])
-@pytest.mark.xfail(strict=True, reason="the shared escape code spans distances below 2**32 only")
-def test_constriction_far_escape(backend: str) -> None:
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_far_escape(backend: str) -> None:
     tables = CdfTables.from_pmfs(np.array([[0.5, 0.3]]), offsets=-8, escape=True)
     round_trip(BACKENDS[backend], tables, [(np.array([INT32_MAX], np.int32), None)])
 

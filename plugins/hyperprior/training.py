@@ -71,10 +71,12 @@ class CropSampler:
 
 
 def _compact_optimizer(state: dict) -> dict:
-    """Adam's moment estimates in float16: the resume checkpoint is committed, and this halves its size."""
+    """Adam's moment estimates in bfloat16: the resume checkpoint is committed, and this halves its size.
+    (bfloat16, not float16: squared-gradient averages of 1e-10 and below would flush to zero in float16, and
+    Adam then divides by zero.)"""
     out = {"param_groups": state["param_groups"], "state": {}}
     for key, value in state["state"].items():
-        out["state"][key] = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() and v.dim() > 0 else v
+        out["state"][key] = {k: v.bfloat16() if torch.is_tensor(v) and v.is_floating_point() and v.dim() > 0 else v
                              for k, v in value.items()}
     return out
 
@@ -82,7 +84,7 @@ def _compact_optimizer(state: dict) -> dict:
 def _expand_optimizer(state: dict) -> dict:
     for value in state["state"].values():
         for k, v in value.items():
-            if torch.is_tensor(v) and v.dtype == torch.float16:
+            if torch.is_tensor(v) and v.dtype in (torch.float16, torch.bfloat16):
                 value[k] = v.float()
     return state
 
@@ -136,6 +138,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
         out_ = model(x, quality)
         losses = rate_distortion_loss(out_, x, quality)
         optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(losses["loss"]):
+            raise FloatingPointError(f"non-finite loss at step {step}; the last checkpoint is kept")
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)
         optimizer.step()
@@ -149,6 +153,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
             with history.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
             log(json.dumps(record))
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise FloatingPointError(f"non-finite weights at step {step}; the last checkpoint is kept")
             _atomic_save({"model": model.state_dict(), "optimizer": _compact_optimizer(optimizer.state_dict()),
                           "step": step,
                           "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(),

@@ -1,0 +1,78 @@
+"""`rcodec train pc` and `rcodec bench pc`: click commands; the work happens in training.py and bench.py."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from .weights import WEIGHTS_DIR, WEIGHTS_NAME, record_weights
+
+
+def _command_line() -> str:
+    return "rcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def register_train(group) -> None:
+    @group.command(name="pc")
+    @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+                  help="Folder with train-images-idx3-ubyte.gz (default: ../shared/data/mnist beside the checkout).")
+    @click.option("--hidden", type=int, default=32, show_default=True, help="Latent states per tree node (k).")
+    @click.option("--epochs", type=int, default=10, show_default=True)
+    @click.option("--batch", type=int, default=500, show_default=True)
+    @click.option("--step-start", type=float, default=0.2, show_default=True, help="EM step size, first batch.")
+    @click.option("--step-end", type=float, default=0.02, show_default=True, help="EM step size, last batch.")
+    @click.option("--pseudocount", type=float, default=0.01, show_default=True)
+    @click.option("--threads", type=int, default=1, show_default=True)
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help=f"Weights file to write (default: the shipped {WEIGHTS_NAME}, recorded in WEIGHTS.json).")
+    def train_pc(data, hidden, epochs, batch, step_start, step_end, pseudocount, threads, seed, out) -> None:
+        """Learn an HCLT on the MNIST training images (the last 5,000 held out) and write the pc-mnist weights."""
+        import torch
+
+        from .mnist import default_folder
+        from .training import TrainConfig, train
+
+        cfg = TrainConfig(data=str(data or default_folder()), hidden=hidden, epochs=epochs, batch=batch,
+                          step_start=step_start, step_end=step_end, pseudocount=pseudocount, threads=threads,
+                          seed=seed)
+        state, curve = train(cfg, log=lambda line: click.echo(line, err=True))
+        path = out or WEIGHTS_DIR / WEIGHTS_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+        if out is None:
+            entry = record_weights(path, _command_line(), curve)
+            click.echo(f"wrote {path} sha256 {entry['sha256']}")
+        else:
+            click.echo(f"wrote {path}")
+
+
+def register_bench(group) -> None:
+    @group.command(name="pc")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
+    @click.option("--limit", type=int, default=None, help="Use only the first N test images.")
+    @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+                  help="Folder with t10k-images-idx3-ubyte.gz (default: ../shared/data/mnist).")
+    @click.option("--coder", default="range", show_default=True,
+                  help="Entropy coder: one stream of ~100 bytes pays rans's 8 lane states, range adds a few bytes.")
+    @click.option("--scaling", is_flag=True, help="Instead: time the cached vs naive conditionals, D=196/784/3072.")
+    def bench_pc(json_path, limit, data, coder, scaling) -> None:
+        """pc-mnist on the MNIST test images (bpd, images/s) against PNG and WebP lossless."""
+        from . import bench
+
+        if scaling:
+            result = bench.scaling(log=lambda line: click.echo(line, err=True))
+        else:
+            from .mnist import default_folder
+
+            result = bench.run(Path(data or default_folder()), limit, lambda line: click.echo(line, err=True), coder)
+        result["command"] = _command_line()
+        click.echo(json.dumps(result, indent=2))
+        if json_path:
+            json_path.write_text(json.dumps(result, indent=2) + "\n")
