@@ -35,6 +35,7 @@ def compressai() -> Any:
         except Exception:  # ImportError, or RuntimeError from a CUDA-only build
             _install_torchvision_placeholder()
         import compressai as module
+        import compressai.ans  # noqa: F401
         import compressai.entropy_models  # noqa: F401
         import compressai.layers  # noqa: F401
         import compressai.models  # noqa: F401

@@ -110,10 +110,7 @@ def information_bits(tables: CdfTables, values: np.ndarray, indexes: np.ndarray 
 def _compressai_ans():
     from rcodec._compat import compressai
 
-    compressai()
-    import compressai.ans
-
-    return compressai.ans
+    return compressai().ans
 
 
 def _compressai_tables(tables: CdfTables) -> tuple[list, list, list]:
