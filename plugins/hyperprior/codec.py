@@ -15,6 +15,7 @@ from rcodec.media import Media
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 QUALITIES = 8
+MAX_PIXELS = 1 << 24  # 16.7 Mpx: the synthesis of a larger image needs more than ~10 GB of activations
 
 
 @cache
@@ -61,6 +62,8 @@ def _rgb(media: Media) -> tuple[np.ndarray, bool]:
     if image.shape[2] == 4:
         raise MediaError("lossy image codecs take RGB or grayscale; this image has an alpha channel "
                          "(use --codec lossless)")
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise MediaError(f"images over {MAX_PIXELS} pixels are not supported by the learned codecs yet")
     return image, False
 
 
@@ -118,7 +121,8 @@ class _LearnedImageCodec(Codec):
         if not isinstance(quality, int) or not 1 <= quality <= model.qualities:
             raise MediaError(f"invalid quality {quality!r} in the header")
         shape = header.shape
-        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape or np.prod(shape) > 1 << 28:
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape \
+                or shape[0] * shape[1] > MAX_PIXELS:
             raise MediaError(f"{self.id} cannot produce an image of shape {shape}")
         height, width = shape[:2]
         padded = ((height + self.multiple - 1) // self.multiple, (width + self.multiple - 1) // self.multiple)
