@@ -1,0 +1,32 @@
+"""What golden files are made of, shared by tests/make_golden.py and tests/test_golden.py."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from pathlib import Path
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+GOLDEN = SAMPLES / "golden"
+
+# (file name, source, codec, params, coders: None for every registered coder)
+PRESETS: list[tuple[str, str, str, dict, list[str] | None]] = [
+    ("kodim23_crop.lossless.{coder}.rcz", "kodim23_crop.png", "lossless", {}, None),
+    ("speech_libri1_3s.lossless.{coder}.rcz", "speech_libri1_3s.wav", "lossless", {}, None),
+    *[(f"kodim23_crop.{codec}.q{q}.{{coder}}.rcz", "kodim23_crop.png", codec, {"quality": q}, ["rans"])
+      for codec in ("factorized", "hyperprior") for q in range(1, 9)],
+]
+
+
+def cpu_signature() -> str:
+    """Processor architecture and instruction-set flags: float kernels (and so a lossy codec's pixels) are
+    reproducible bit for bit only between machines that agree on these."""
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = " ".join(sorted(line.split(":", 1)[1].split()))
+                break
+    except OSError:
+        pass
+    return hashlib.sha256(f"{platform.machine()} {flags}".encode()).hexdigest()[:16]
