@@ -30,17 +30,23 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _read_input(name: str) -> tuple[bytes, Path | None]:
+    from .fileio import read_file
+
     if name == "-":
         return sys.stdin.buffer.read(), None
-    path = Path(name)
-    try:
-        return path.read_bytes(), path
-    except FileNotFoundError:
-        raise RcodecError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise RcodecError(f"{name}: is a directory") from None
-    except OSError as exc:
-        raise RcodecError(f"{name}: cannot read ({exc.strerror})") from None
+    return read_file(name), Path(name)
+
+
+def _deliver(data: bytes, target: Path | None, source: Path | None, remove_source: bool, to_terminal_ok: bool) -> None:
+    """Write the result atomically (or to stdout when target is None); remove the source only after that."""
+    from .fileio import write_atomic, write_stdout
+
+    if target is None:
+        write_stdout(data, to_terminal_ok)
+        return
+    write_atomic(target, data)
+    if remove_source and source is not None:
+        source.unlink()
 
 
 def _run_each(inputs: tuple[str, ...], action) -> None:
@@ -99,7 +105,7 @@ def cli() -> None:
 def compress(inputs, output, codec_id, quality, params, coder, weights, force, to_stdout, remove_source) -> None:
     """Compress image or audio files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
     from . import media as media_mod
-    from .fileio import check_output, write_atomic, write_stdout
+    from .fileio import check_output
     from .pipeline import encode_media
 
     if output and len(inputs) > 1:
@@ -118,13 +124,7 @@ def compress(inputs, output, codec_id, quality, params, coder, weights, force, t
                 raise RcodecError(f"{name}: already has the {SUFFIX} suffix")
             check_output(target, source, force)
         media = media_mod.load_bytes(data, name)
-        encoded = encode_media(media, codec_id, coder, **codec_params)
-        if target is None:
-            write_stdout(encoded, force)
-        else:
-            write_atomic(target, encoded)
-            if remove_source and source is not None:
-                source.unlink()
+        _deliver(encode_media(media, codec_id, coder, **codec_params), target, source, remove_source, force)
 
     _run_each(inputs, one)
 
@@ -150,7 +150,7 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Decode option; repeatable.")
 def decompress(inputs, output, force, to_stdout, remove_source, weights, params) -> None:
     """Decompress .rcz files, restoring the original format (x.png.rcz -> x.png)."""
-    from .fileio import check_output, write_atomic, write_stdout
+    from .fileio import check_output
     from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, default_suffix, to_file_bytes
     from .pipeline import decode_bytes
 
@@ -173,12 +173,7 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params)
         if target is not None:
             check_output(target, source, force)
         file_bytes = to_file_bytes(media, target.suffix if target is not None else None)
-        if target is None:
-            write_stdout(file_bytes, True)
-        else:
-            write_atomic(target, file_bytes)
-            if remove_source and source is not None:
-                source.unlink()
+        _deliver(file_bytes, target, source, remove_source, True)
 
     _run_each(inputs, one)
 

@@ -7,7 +7,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import OutputError, RcodecError
+
+
+def read_file(path: str | os.PathLike, error: type[RcodecError] = RcodecError) -> bytes:
+    """The whole file, or `error` with a one-line reason naming the path."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def check_output(path: Path, source: Path | None, force: bool) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -123,17 +122,9 @@ def load_bytes(data: bytes, name: str = "input") -> Media:
 
 
 def load_path(path: str | os.PathLike) -> Media:
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        raise MediaError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise MediaError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise MediaError(f"{path}: cannot read ({exc.strerror})") from None
-    return load_bytes(data, str(path))
+    from .fileio import read_file
+
+    return load_bytes(read_file(path, MediaError), str(path))
 
 
 def _load_image(fh, name: str, size: int) -> Media:
