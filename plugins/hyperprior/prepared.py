@@ -6,7 +6,6 @@ CompressAI checkpoint (`--weights`), whose tables are then computed at load time
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from torch import Tensor
 
 from rcodec import WeightsError
 from rcodec.entropy import CdfTables
+from rcodec.weights import sha256_file, verify
 
 from . import fixed_point, tables
 from .fixed_point import ACT_BITS, IntegerLayer
@@ -64,11 +64,7 @@ class PreparedModel:
 
 
 def file_sha256(path: Path) -> bytes:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.digest()
+    return bytes.fromhex(sha256_file(path))
 
 
 def _load_state(path: Path) -> dict:
@@ -89,9 +85,7 @@ def _eval(module: torch.nn.Module) -> torch.nn.Module:
 
 def load_exported(path: Path, expected_sha256: str | None, arch: str) -> PreparedModel:
     """Shipped weights: verify the sha256, then rebuild the float transforms and read the integer parts."""
-    sha = file_sha256(path)
-    if expected_sha256 is not None and sha.hex() != expected_sha256:
-        raise WeightsError(f"{path}: sha256 {sha.hex()[:16]}... does not match the recorded {expected_sha256[:16]}...")
+    sha = bytes.fromhex(verify(path, expected_sha256) if expected_sha256 is not None else sha256_file(path))
     state = _load_state(path)
     if state.get("format") != EXPORT_FORMAT or state.get("arch") != arch:
         raise WeightsError(f"{path}: not an rcodec {arch} export (format {state.get('format')})")

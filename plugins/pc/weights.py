@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from rcodec import WeightsError
+from rcodec.weights import sha256_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_NAME = "pc_mnist.pt"
 MANIFEST = WEIGHTS_DIR / "WEIGHTS.json"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def record_weights(path: Path, command: str, curve: list[dict]) -> dict:
     """Write the weights file's sha256, size, producing command and learning curve into WEIGHTS.json."""
     manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
-    manifest[path.name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size, "command": command,
+    manifest[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, "command": command,
                            "curve": curve}
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest[path.name]
@@ -39,7 +31,7 @@ def verified_path(path: Path | None = None) -> tuple[Path, str]:
         raise WeightsError(f"{path.name} is not listed in {MANIFEST}; train it with `rcodec train pc`") from None
     if not path.exists():
         raise WeightsError(f"{path}: weights file not found")
-    sha = file_sha256(path)
+    sha = sha256_file(path)
     if sha != entry["sha256"]:
         raise WeightsError(f"{path}: sha256 {sha[:16]}... does not match the recorded {entry['sha256'][:16]}...")
     return path, sha

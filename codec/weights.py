@@ -1,0 +1,28 @@
+"""Weights files: hashing and verification, shared by every plugin that ships or loads a model."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from .errors import WeightsError
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read weights ({exc.strerror})") from None
+    return digest.hexdigest()
+
+
+def verify(path: str | os.PathLike, expected_sha256: str) -> str:
+    """The file's sha256 if it matches the recorded one, else WeightsError (a damaged or replaced file)."""
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise WeightsError(f"{path}: sha256 {actual[:16]}... does not match the recorded {expected_sha256[:16]}...")
+    return actual
