@@ -149,3 +149,17 @@ def test_all_kodak_all_qualities_deterministic(codec, tmp_path):
     """The full proof (slow): every Kodak image at every quality, 1 vs 2 threads and a fresh process."""
     images = ((path.stem, np.asarray(Image.open(path))) for path in KODAK)
     _assert_same_pixels_across_threads_and_processes(codec, images, tmp_path, process_threads=2)
+
+
+def test_rcodec_test_reports_lossy_output_mismatch_without_failing(crops, tmp_path):
+    """A lossy file whose recorded output hash differs (as on a machine with other float kernels) still passes
+    `rcodec test`, with a remark; the same damage to a lossless file fails."""
+    for codec, expected_exit in (("hyperprior", 0), ("lossless", 1)):
+        data = bytearray(rcodec.encode(crops[2], codec=codec, **({"quality": 2} if codec != "lossless" else {})))
+        data[-5] ^= 0x01  # last byte of the output hash (footer: ... output hash, end magic)
+        path = tmp_path / f"{codec}.rcz"
+        path.write_bytes(bytes(data))
+        result = CliRunner().invoke(cli, ["test", str(path)])
+        assert result.exit_code == expected_exit, result.output
+        if codec == "hyperprior":
+            assert "OK" in result.output and "differ" in result.output
