@@ -8,4 +8,7 @@ BUILTIN = [
     "rcodec.plugins.hyperprior",
     "rcodec.plugins.iscs",
     "rcodec.plugins.pc",
+    "rcodec.plugins.inr",
+    "rcodec.plugins.vqgan",
+    "rcodec.plugins.adaptive",
 ]

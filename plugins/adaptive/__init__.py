@@ -1,0 +1,1 @@
+"""Adaptive-length image tokenizers: ALIT (recurrent allocation) and KARL (single-pass halting)."""

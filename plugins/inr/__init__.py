@@ -1,0 +1,1 @@
+"""Implicit neural representation codecs (COIN-style fitting, VC-INR-style modulations) for images and audio."""
