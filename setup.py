@@ -35,9 +35,14 @@ lossless_lpc = Pybind11Extension(
     "rcodec.plugins.lossless._lpc", ["plugins/lossless/lpc.cpp"], cxx_std=17, extra_compile_args=["-O3"]
 )
 
+# The exact HCLT conditionals: no fused multiply-add, so every sum is the same IEEE result on every machine.
+pc_kernel = Pybind11Extension(
+    "rcodec.entropy.pc._kernel", ["entropy/pc/kernel.cpp"], cxx_std=17, extra_compile_args=["-O3", "-ffp-contract=off"]
+)
+
 setup(
     packages=discover_packages(),
     package_dir=PACKAGE_DIRS,
-    ext_modules=[native, lossless_lpc],
+    ext_modules=[native, lossless_lpc, pc_kernel],
     cmdclass={"build_ext": build_ext},
 )

@@ -80,6 +80,15 @@ public:
         return py::reinterpret_borrow<py::bytes>(result);
     }
 
+    void push_ranges(const py::array_t<uint32_t, py::array::c_style | py::array::forcecast>& start,
+                     const py::array_t<uint32_t, py::array::c_style | py::array::forcecast>& freq, int precision) {
+        if (start.ndim() != 1 || freq.ndim() != 1 || start.shape(0) != freq.shape(0))
+            throw py::value_error("start and freq must be 1-D arrays of the same length");
+        py::gil_scoped_release release;
+        std::lock_guard<std::mutex> lock(mutex_);
+        encoder_.push_ranges(start.data(), freq.data(), static_cast<size_t>(start.shape(0)), precision);
+    }
+
     size_t symbols() const { return encoder_.symbols(); }
 
 private:
@@ -113,6 +122,19 @@ public:
             py::gil_scoped_release release;
             std::lock_guard<std::mutex> lock(mutex_);
             decoder_.decode(tables, idx, n, dst);
+        }
+        return out;
+    }
+
+    py::array_t<int32_t> decode_rows(const I32Array& cdf, int precision) {
+        if (cdf.ndim() != 2) throw py::value_error("cdf must be a (symbols, width) array");
+        const size_t n = static_cast<size_t>(cdf.shape(0));
+        py::array_t<int32_t> out(static_cast<py::ssize_t>(n));
+        int32_t* dst = out.mutable_data();
+        {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(mutex_);
+            decoder_.decode_rows(cdf.data(), static_cast<size_t>(cdf.shape(1)), n, precision, dst);
         }
         return out;
     }
@@ -225,6 +247,8 @@ PYBIND11_MODULE(_native, m) {
     py::class_<PyEncoder>(m, "RansEncoder", "Queues calls; finish() codes them into one self-delimiting stream.")
         .def(py::init<>())
         .def("push", &PyEncoder::push, py::arg("tables"), py::arg("values"), py::arg("indexes") = py::none())
+        .def("push_ranges", &PyEncoder::push_ranges, py::arg("start"), py::arg("freq"), py::arg("precision"),
+             "Queue symbols given by their ranges [start, start + freq) of 2**precision (one model per symbol).")
         .def("finish", &PyEncoder::finish)
         .def_property_readonly("symbols", &PyEncoder::symbols);
 
@@ -232,6 +256,8 @@ PYBIND11_MODULE(_native, m) {
         .def(py::init<py::bytes>(), py::arg("data"))
         .def("decode", &PyDecoder::decode, py::arg("tables"), py::arg("indexes") = py::none(),
              py::arg("count") = -1)
+        .def("decode_rows", &PyDecoder::decode_rows, py::arg("cdf"), py::arg("precision"),
+             "The next cdf.shape[0] symbols, symbol i decoded with its own CDF row cdf[i] (push_ranges' counterpart).")
         .def_property_readonly("exhausted", &PyDecoder::exhausted)
         .def_property_readonly("lanes", &PyDecoder::lanes);
 }

@@ -131,11 +131,10 @@ void map_values(const RansTables& t, const int32_t* values, const int32_t* index
 
 // Codes entries [begin, end) backwards; symbol g uses lane g % N. Returns the new start of the word buffer.
 template <int N>
-uint32_t* encode_segment(const RansTables& t, const uint32_t* entries, size_t begin, size_t end, uint64_t* state,
-                         uint32_t* out) {
-    const EncSymbol* syms = t.enc();
-    const uint64_t total = uint64_t{1} << t.precision();
-    const int max_shift = 63 - t.precision();
+uint32_t* encode_segment(const EncSymbol* syms, int precision, const uint32_t* entries, size_t begin, size_t end,
+                         uint64_t* state, uint32_t* out) {
+    const uint64_t total = uint64_t{1} << precision;
+    const int max_shift = 63 - precision;
     auto put = [&](uint64_t& x, const EncSymbol& e) {
         // x must stay below freq * 2**(63 - precision) so that the coded state stays below 2**63.
         // Branch-free: renormalisation is close to a coin flip, so a branch would often be mispredicted. The
@@ -184,7 +183,23 @@ void RansEncoder::push(const TablesPtr& tables, const int32_t* values, const int
     if (!segments_.empty() && segments_.back().tables == tables)
         segments_.back().end = entries_.size();
     else
-        segments_.push_back({tables, old, entries_.size()});
+        segments_.push_back({tables, nullptr, t.precision(), old, entries_.size()});
+}
+
+void RansEncoder::push_ranges(const uint32_t* start, const uint32_t* freq, size_t n, int precision) {
+    if (n == 0) return;
+    if (precision < 1 || precision > kMaxPrecision) throw ArgumentError("CDF precision outside 1..16");
+    const uint64_t total = uint64_t{1} << precision;
+    auto syms = std::make_shared<std::vector<EncSymbol>>(n);
+    for (size_t i = 0; i < n; ++i) {
+        if (freq[i] == 0 || static_cast<uint64_t>(start[i]) + freq[i] > total)
+            throw ArgumentError("symbol range outside 0..2**precision or empty");
+        (*syms)[i] = make_enc_symbol(start[i], freq[i], precision);
+    }
+    const size_t old = entries_.size();
+    entries_.resize(old + n);
+    for (size_t i = 0; i < n; ++i) entries_.data()[old + i] = static_cast<uint32_t>(i);
+    segments_.push_back({nullptr, std::move(syms), precision, old, entries_.size()});
 }
 
 void RansEncoder::finish(const std::function<uint8_t*(size_t)>& allocate) const {
@@ -197,10 +212,12 @@ void RansEncoder::finish(const std::function<uint8_t*(size_t)>& allocate) const 
     uint64_t state[kMaxLanes];
     std::fill(state, state + kMaxLanes, kRansLow);
     for (auto s = segments_.rbegin(); s != segments_.rend(); ++s) {
+        // Direct segments index their own symbols from 0: shift the entry pointer so entry `begin` reads [0].
+        const EncSymbol* syms = s->tables ? s->tables->enc() : s->direct->data();
         if (lanes == kMaxLanes)
-            out = encode_segment<kMaxLanes>(*s->tables, entries_.data(), s->begin, s->end, state, out);
+            out = encode_segment<kMaxLanes>(syms, s->precision, entries_.data(), s->begin, s->end, state, out);
         else
-            out = encode_segment<1>(*s->tables, entries_.data(), s->begin, s->end, state, out);
+            out = encode_segment<1>(syms, s->precision, entries_.data(), s->begin, s->end, state, out);
     }
     const size_t nwords = static_cast<size_t>(end - out);
     const std::vector<uint8_t> escapes = escapes_.bytes();
@@ -347,6 +364,45 @@ void RansDecoder::decode(const RansTables& t, const int32_t* indexes, size_t n, 
         indexes ? run<kMaxLanes, false>(t, indexes, n, out) : run<kMaxLanes, true>(t, indexes, n, out);
     else
         indexes ? run<1, false>(t, indexes, n, out) : run<1, true>(t, indexes, n, out);
+    failed_ = false;
+}
+
+void RansDecoder::decode_rows(const int32_t* cdf, size_t width, size_t n, int precision, int32_t* out) {
+    if (failed_) throw FormatError("rANS decoder stopped at an earlier error");
+    if (n == 0) return;
+    if (precision < 1 || precision > kMaxPrecision) throw ArgumentError("CDF precision outside 1..16");
+    if (width < 2) throw ArgumentError("CDF rows need at least two entries");
+    const int32_t total = int32_t{1} << precision;
+    for (size_t i = 0; i < n; ++i) {
+        const int32_t* r = cdf + i * width;
+        if (r[0] != 0 || r[width - 1] != total) throw ArgumentError("CDF rows must start at 0 and end at 2**precision");
+    }
+    failed_ = true;  // cleared on success, as in decode()
+    const uint32_t mask = static_cast<uint32_t>(total) - 1;
+    const uint8_t* w = words_ + 4 * word_pos_;
+    const uint8_t* const wend = words_ + 4 * word_count_;
+    for (size_t i = 0; i < n; ++i, lane_ = (lane_ + 1) % lanes_) {
+        const int32_t* r = cdf + i * width;
+        uint64_t& x = state_[lane_];
+        const uint32_t slot = static_cast<uint32_t>(x) & mask;
+        // Largest s with r[s] <= slot; r[0] = 0 <= slot < r[width - 1] keeps s inside the row.
+        size_t lo = 0, hi = width - 1;
+        while (hi - lo > 1) {
+            const size_t mid = (lo + hi) / 2;
+            if (static_cast<uint32_t>(r[mid]) <= slot) lo = mid; else hi = mid;
+        }
+        const uint32_t start = static_cast<uint32_t>(r[lo]);
+        const uint32_t freq = static_cast<uint32_t>(r[lo + 1]) - start;
+        if (freq == 0 || freq > static_cast<uint32_t>(total)) throw ArgumentError("CDF rows must be increasing");
+        x = static_cast<uint64_t>(freq) * (x >> precision) + (slot - start);
+        if (x < kRansLow) {
+            if (w == wend) throw FormatError("rANS stream is truncated");
+            x = (x << 32) | load_le32(w);
+            w += 4;
+        }
+        out[i] = static_cast<int32_t>(lo);
+    }
+    word_pos_ = static_cast<size_t>(w - words_) / 4;
     failed_ = false;
 }
 

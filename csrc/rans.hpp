@@ -78,6 +78,11 @@ public:
     // ArgumentError for an unknown table or a value that the tables cannot code; the encoder is then unchanged.
     void push(const TablesPtr& tables, const int32_t* values, const int32_t* indexes, size_t n);
 
+    // Queues `n` symbols given directly by their ranges [start, start + freq) out of 2**precision: the path for
+    // models that change with every symbol (one table per symbol), where building tables would cost more than
+    // coding. Codes exactly as push() with tables holding those ranges. Throws ArgumentError for a bad range.
+    void push_ranges(const uint32_t* start, const uint32_t* freq, size_t n, int precision);
+
     // Codes everything queued so far (the encoder keeps its contents) and writes the stream to the memory that
     // `allocate(size)` returns, so that a caller can code straight into its own buffer.
     void finish(const std::function<uint8_t*(size_t)>& allocate) const;
@@ -87,7 +92,9 @@ public:
 
 private:
     struct Segment {
-        TablesPtr tables;
+        TablesPtr tables;                                   // null for push_ranges segments
+        std::shared_ptr<const std::vector<EncSymbol>> direct;  // their symbols, indexed by entry
+        int precision;
         size_t begin, end;
     };
     std::vector<Segment> segments_;
@@ -104,6 +111,10 @@ public:
     // The next `n` values into `out`; `indexes` as for RansEncoder::push. Throws ArgumentError for an unknown
     // table and FormatError for damaged data, after which the decoder refuses further calls.
     void decode(const RansTables& tables, const int32_t* indexes, size_t n, int32_t* out);
+
+    // The next `n` symbols, symbol i with its own CDF row `cdf + i * width` (starting at 0, ending at
+    // 2**precision, non-decreasing); the counterpart of push_ranges. Writes symbol numbers (0-based) to `out`.
+    void decode_rows(const int32_t* cdf, size_t width, size_t n, int precision, int32_t* out);
 
     // True when every word was read and every lane is back at its initial state: the stream was consumed
     // exactly (a cheap integrity check after the last call).

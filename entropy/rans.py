@@ -54,7 +54,20 @@ class _Encoder(EntropyEncoder):
         values = _int32(values, "values")
         if indexes is not None:
             indexes = _int32(indexes, "table indexes")
+            if values.size == indexes.size and _one_table_per_symbol(tables, indexes):
+                self._encode_ranges(values.ravel(), tables)
+                return
         self._native.push(native_tables(tables), values, indexes)
+
+    def _encode_ranges(self, values: np.ndarray, tables: CdfTables) -> None:
+        # Models that change with every symbol (e.g. exact conditionals): pass each symbol's range instead of
+        # building lookup tables that would serve a single symbol. Same bits as the table path.
+        symbols = values.astype(np.int64) - tables.offsets
+        if np.any((symbols < 0) | (symbols >= tables.lengths)):
+            raise ValueError("value outside its table's range and the tables have no escape symbol")
+        rows = np.arange(values.size)
+        start = tables.cdf[rows, symbols]
+        self._native.push_ranges(start, tables.cdf[rows, symbols + 1] - start, tables.precision)
 
     def finish(self) -> bytes:
         return self._native.finish()
@@ -77,6 +90,8 @@ class _Decoder(EntropyDecoder):
             indexes = _int32(indexes, "table indexes").ravel()
             count = -1
         try:
+            if indexes is not None and _one_table_per_symbol(tables, indexes):
+                return self._native.decode_rows(tables.cdf, tables.precision) + tables.offsets
             return self._native.decode(native_tables(tables), indexes, count)
         except _native.FormatError as exc:
             raise FormatError(f"damaged rANS stream ({exc})") from None
@@ -85,6 +100,13 @@ class _Decoder(EntropyDecoder):
     def exhausted(self) -> bool:
         """True once every coded symbol was decoded: a cheap check that the calls matched the stream."""
         return self._native.exhausted
+
+
+def _one_table_per_symbol(tables: CdfTables, indexes: np.ndarray) -> bool:
+    """Symbol i uses table i, and every table spans its row (no escape symbol): the direct-range path applies."""
+    return (not tables.escape and indexes.size == tables.count and indexes.size > 0
+            and bool(np.all(tables.lengths == tables.cdf.shape[1] - 1))
+            and np.array_equal(indexes, np.arange(indexes.size, dtype=indexes.dtype)))
 
 
 class RansCoder(EntropyCoder):

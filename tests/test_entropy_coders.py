@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from rcodec.entropy.constriction_coders import AnsCoder, RangeCoder
 from rcodec.entropy.rans import RansCoder
-from rcodec.entropy.tables import CdfTables
+from rcodec.entropy.tables import CdfTables, quantize_pmf
 
 BACKENDS = {"rans": RansCoder(), "ans": AnsCoder(), "range": RangeCoder()}
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -218,3 +218,28 @@ def test_compressai_adapter_round_trip() -> None:
 
     tables, values, indexes = gaussian_case(2000)
     round_trip(CompressaiAnsCoder(), tables, [(values[:500], indexes[:500]), (values[500:], indexes[500:])])
+
+
+def test_rans_one_table_per_symbol_path_codes_like_the_table_path():
+    """Symbol i with table i (exact conditionals) skips building lookup tables; the bits must not change."""
+    from rcodec.entropy.rans import RansCoder
+
+    rng = np.random.default_rng(7)
+    for n in (3, 20000):  # one lane and eight lanes
+        pmfs = rng.random((n, 30)) ** 4
+        tables = CdfTables.from_frequencies(quantize_pmf(pmfs, 16), offsets=rng.integers(-4, 4, n))
+        values = (pmfs.cumsum(1) / pmfs.sum(1, keepdims=True) < rng.random((n, 1))).sum(1) + tables.offsets
+        # The same tables plus one unused table: the general path.
+        general = CdfTables(np.vstack([tables.cdf, tables.cdf[:1]]), np.append(tables.lengths, tables.lengths[0]),
+                            np.append(tables.offsets, 0))
+        streams = []
+        for t in (tables, general):
+            encoder = RansCoder().encoder()
+            encoder.encode(values, t, np.arange(n))
+            streams.append(encoder.finish())
+        assert streams[0] == streams[1]
+        decoder = RansCoder().decoder(streams[0])
+        assert np.array_equal(decoder.decode(tables, np.arange(n)), values)
+        assert decoder.exhausted
+        with pytest.raises(ValueError, match="range"):
+            RansCoder().encoder().encode(tables.offsets + 30, tables, np.arange(n))

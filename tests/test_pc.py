@@ -123,3 +123,119 @@ def test_theoretical_bits_of_shipped_model(digits):
 
     bpd = theoretical_bits(digits).sum() / digits.size
     assert bpd < THEORETICAL_BPD_BOUND
+
+
+def test_strip_of_digits_round_trip_and_beats_single_files(digits):
+    strip = digits[:40].reshape(-1, 28)
+    data = rcodec.encode(strip, codec="pc-mnist")
+    assert np.array_equal(rcodec.decode(data), strip)
+    # One stream for all digits: the per-file header and coder flush are paid once.
+    singles = sum(len(rcodec.encode(d, codec="pc-mnist")) for d in digits[:40])
+    assert len(data) < singles - 39 * 100
+
+
+def test_strip_with_a_partial_digit_refused():
+    with pytest.raises(rcodec.MediaError, match="strip"):
+        rcodec.encode(np.zeros((70, 28), np.uint8), codec="pc-mnist")
+
+
+def _kernel_pmfs(coding, values: np.ndarray, threads: int = 1) -> np.ndarray:
+    from rcodec.entropy.pc.conditionals import BatchConditionals
+
+    steps = BatchConditionals(coding, len(values), threads)
+    out = []
+    for _ in range(coding.size):
+        out.append(steps.pmf().copy())
+        steps.observe(values[:, steps.variable])
+    return np.stack(out, axis=1)  # (batch, D, C) in coding order
+
+
+def test_kernel_matches_numpy_conditionals_and_is_batch_and_thread_independent():
+    model = _tiny_hclt(30, 5, 7, seed=3)
+    coding = CodingModel.from_state(model.export())
+    values = np.random.default_rng(1).integers(0, 7, (9, 30))
+    batch = _kernel_pmfs(coding, values)
+    for b in range(len(values)):
+        reference = conditionals(coding, values[b])
+        assert np.abs(batch[b] - reference).max() <= 2.0**-39  # float rounding only, then the 2**-40 grid
+        assert np.array_equal(_kernel_pmfs(coding, values[b : b + 1])[0], batch[b])  # alone == in a batch
+    assert np.array_equal(_kernel_pmfs(coding, values, threads=3), batch)
+
+
+def test_kernel_tables_quantise_like_quantize_pmf():
+    from rcodec.entropy import quantize_pmf
+    from rcodec.entropy.pc.conditionals import BatchConditionals
+
+    coding = CodingModel.from_state(_tiny_hclt(12, 4, 9, seed=5).export())
+    steps = BatchConditionals(coding, 3)
+    for _ in range(coding.size):
+        tables = steps.tables(12)
+        assert np.array_equal(np.diff(tables.cdf, axis=1), quantize_pmf(steps.pmf(), 12))
+        steps.observe(np.array([0, 4, 8]))
+
+
+class _BitsCodec(rcodec.Codec):
+    """A second codec on the PC entropy model: 16-pixel binary patterns coded with an HCLT's exact conditionals,
+    through the public API only (rcodec.entropy.pc + the sink/source)."""
+
+    id = "test-pc-bits"
+    media = ("image",)
+    lossless = True
+    description = "binary 4x4 patterns, HCLT prior"
+    coding = None
+
+    def encode(self, media, params, sink):
+        from rcodec.entropy.pc.conditionals import BatchConditionals
+
+        x = media.data.reshape(-1, 16).astype(np.int64)
+        steps = BatchConditionals(self.coding, len(x))
+        for _ in range(16):
+            values = x[:, steps.variable]
+            sink.write(values, steps.tables(), np.arange(len(x)))
+            steps.observe(values)
+        return rcodec.EncodeResult()
+
+    def decode(self, source, header, options):
+        from rcodec.entropy.pc.conditionals import BatchConditionals
+
+        x = np.zeros((header.shape[0] // 4, 16), np.uint8)
+        steps = BatchConditionals(self.coding, len(x))
+        for _ in range(16):
+            v = steps.variable
+            x[:, v] = source.read(steps.tables(), np.arange(len(x)))
+            steps.observe(x[:, v])
+        return rcodec.media.Media("image", x.reshape(header.shape))
+
+
+def test_pc_entropy_model_in_another_codec():
+    from rcodec.entropy.pc import HCLT
+
+    # Data with structure: each pattern is one of two templates with a few flipped pixels.
+    rng = np.random.default_rng(0)
+    templates = np.array([[1, 0] * 8, [1, 1, 0, 0] * 4])
+    data = templates[rng.integers(0, 2, 2000)] ^ (rng.random((2000, 16)) < 0.05)
+    model = HCLT(random_tree(16, np.random.default_rng(0)), 4, 2).double()
+    model.randomize(torch.Generator().manual_seed(0))
+    for _ in range(30):
+        model.log_likelihood(torch.as_tensor(data)).sum().backward()
+        model.em_update(0.5, 0.01)
+    _BitsCodec.coding = CodingModel.from_state(model.export())
+
+    class Plugin:
+        @rcodec.hookimpl
+        def rcodec_register_codecs(self, register):
+            register(_BitsCodec)
+
+    registry = rcodec.get_registry()
+    registry.register_plugin(Plugin(), name="test-pc-bits")
+    try:
+        patterns = data[:500].astype(np.uint8).reshape(-1, 4)
+        encoded = rcodec.encode(patterns, codec="test-pc-bits")
+        assert np.array_equal(rcodec.decode(encoded), patterns)
+        with torch.no_grad():
+            bits = -float(model.log_likelihood(torch.as_tensor(data[:500])).sum()) / math.log(2)
+        payload = len(encoded) - len(rcodec.encode(patterns[:4], codec="test-pc-bits"))
+        assert bits < 0.5 * 8000  # the model learned the structure: far below 1 bit per pixel
+        assert payload * 8 < bits * 1.05 + 64
+    finally:
+        registry.unregister_plugin("test-pc-bits")

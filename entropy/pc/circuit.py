@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .conditionals import export_probabilities
 from .structure import Tree
 
 
@@ -120,12 +121,21 @@ class HCLT(torch.nn.Module):
 
     @classmethod
     def from_export(cls, state: dict, dtype: torch.dtype = torch.float32) -> HCLT:
-        """Rebuild from `export()` (probabilities may be stored in lower precision: renormalised in float64)."""
-        tree = Tree(state["parent"].numpy().astype(np.int64))
+        """Rebuild from `export()` or `compact_export()` (renormalised in float64)."""
+        tree = Tree(np.asarray(state["parent"]).astype(np.int64))
         model = cls(tree, int(state["hidden"]), int(state["categories"])).to(dtype)
+        probs = export_probabilities(state)
         with torch.no_grad():
-            for key, param, dim in (("root", model.log_root, 0), ("trans", model.log_trans, 2),
-                                    ("leaf", model.log_leaf, 1)):
-                p = state[key].double()
-                param.copy_(torch.log(p / p.sum(dim, keepdim=True)))
+            for key, param in (("root", model.log_root), ("trans", model.log_trans), ("leaf", model.log_leaf)):
+                param.copy_(torch.log(torch.as_tensor(probs[key])))
         return model
+
+
+def compact_export(state: dict) -> dict:
+    """`export()` with log probabilities in float16: a quarter of float64's size. Relative precision 2**-11 in the
+    log domain moves a probability by at most ~1% (a negligible rate cost), and zero never occurs."""
+    out = {key: value for key, value in state.items() if key not in ("root", "trans", "leaf")}
+    for key in ("root", "trans", "leaf"):
+        out["log_" + key] = torch.log(torch.as_tensor(state[key]).double()).clamp_min(-60000).half()
+    return out
+

@@ -10,46 +10,45 @@ from rcodec import Codec, EncodeResult, MediaError, WeightsError
 from rcodec.media import Media
 
 from .mnist import SHAPE
-from .weights import verified_path
+from .weights import WEIGHTS_DIR, WEIGHTS_NAME, verified_path
 
 PRECISION = 16
-_MODELS: dict[Path, tuple] = {}
+_MODELS: dict[tuple, tuple] = {}
+
+
+def _file_key(path: Path | None) -> tuple | None:
+    try:
+        stat = (path or WEIGHTS_DIR / WEIGHTS_NAME).stat()
+    except OSError:
+        return None
+    return (path, stat.st_size, stat.st_mtime_ns)
 
 
 def load_model(path: Path | None = None):
-    """The shipped (sha256-verified) HCLT as a `CodingModel`, and the sha256; cached per process."""
-    path, sha = verified_path(path)
-    cached = _MODELS.get(path)
-    if cached is None or cached[1] != sha:
+    """The shipped (sha256-verified) HCLT as a `CodingModel`, and the sha256; cached per process.
+
+    The file is hashed once per process (and again if its size or modification time changes), not per image:
+    hashing 30 MB would cost more than coding a digit."""
+    key = _file_key(path)
+    cached = _MODELS.get(key) if key else None
+    if cached is None:
+        path, sha = verified_path(path)
         import torch
 
         from rcodec.entropy.pc.conditionals import CodingModel
 
-        from .training import EXPORT_FORMAT
+        from .training import READABLE_FORMATS
 
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("format") != EXPORT_FORMAT:
+        if state.get("format") not in READABLE_FORMATS:
             raise WeightsError(f"{path}: not a pc-mnist HCLT export (format {state.get('format')!r})")
         model = CodingModel.from_state(state)
         if model.size != SHAPE[0] * SHAPE[1] or model.categories != 256:
             raise WeightsError(f"{path}: the circuit has {model.size} variables x {model.categories} values")
-        cached = _MODELS[path] = (model, sha)
+        cached = (model, sha)
+        if key:
+            _MODELS[key] = cached
     return cached
-
-
-class _SingleThread:
-    """torch and the conditionals run single threaded while coding (fixed summation order); restored after."""
-
-    def __enter__(self) -> None:
-        import torch
-
-        self._threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc) -> None:
-        import torch
-
-        torch.set_num_threads(self._threads)
 
 
 def tables_for(pmfs: np.ndarray):
@@ -59,48 +58,72 @@ def tables_for(pmfs: np.ndarray):
     return CdfTables.from_frequencies(quantize_pmf(pmfs, PRECISION))
 
 
+MAX_DIGITS = 1 << 16  # per file; one file may hold a vertical strip of digits (28n x 28)
+CHUNK = 256  # digits stepped through the circuit together (memory: CHUNK x 784 x k x 16 bytes)
+
+
 def check_image(media: Media) -> np.ndarray:
+    """The digits of a 28x28 image, or of a vertical strip of n digits (28n x 28), as uint8 (n, 784)."""
     data = media.data
-    if media.kind != "image" or not isinstance(data, np.ndarray) or data.shape != SHAPE or data.dtype != np.uint8:
-        shape = getattr(data, "shape", None)
-        raise MediaError(f"pc-mnist codes {SHAPE[0]}x{SHAPE[1]} grayscale 8-bit images, got {media.kind} {shape}")
-    return data
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[:, :, 0]
+    rows, cols = SHAPE
+    if (media.kind != "image" or not isinstance(data, np.ndarray) or data.ndim != 2 or data.dtype != np.uint8
+            or data.shape[1] != cols or data.shape[0] % rows or not 0 < data.shape[0] // rows <= MAX_DIGITS):
+        shape = getattr(media.data, "shape", None)
+        raise MediaError(f"pc-mnist codes {rows}x{cols} grayscale 8-bit images (or a vertical strip of them, "
+                         f"{rows}n x {cols}), got {media.kind} {shape}")
+    return np.ascontiguousarray(data).reshape(-1, rows * cols)
+
+
+def _chunks(count: int):
+    for start in range(0, count, CHUNK):
+        yield start, min(start + CHUNK, count)
 
 
 class PcMnistCodec(Codec):
     id = "pc-mnist"
-    version = 1
+    version = 2
     media = ("image",)
     lossless = True
     description = "MNIST 28x28 grayscale digits, hidden Chow-Liu tree probabilistic circuit (exact conditionals)"
     options = {}
 
     def encode(self, media: Media, params, sink) -> EncodeResult:
-        from rcodec.entropy.pc.conditionals import conditionals
+        from rcodec.entropy.pc.conditionals import BatchConditionals
 
-        pixels = check_image(media).ravel()
+        digits = check_image(media)
         model, sha = load_model()
-        with _SingleThread():
-            pmfs = conditionals(model, pixels)
-        # All conditionals are known up front when encoding: one call with one table per pixel.
-        sink.write(pixels[model.order], tables_for(pmfs), np.arange(model.size))
+        # The digits of a chunk step through the circuit together; the stream holds, per pixel in coding order,
+        # that pixel of every digit of the chunk.
+        for start, end in _chunks(len(digits)):
+            chunk = digits[start:end]
+            steps = BatchConditionals(model, end - start)
+            batch = np.arange(end - start)
+            for _ in range(model.size):
+                values = chunk[:, steps.variable]
+                sink.write(values, steps.tables(PRECISION), batch)
+                steps.observe(values)
         return EncodeResult(weights_sha256=bytes.fromhex(sha), reconstruction=media)
 
     def decode(self, source, header, options) -> Media:
-        from rcodec.entropy.pc.conditionals import Conditionals
+        from rcodec.entropy.pc.conditionals import BatchConditionals
 
-        if tuple(header.shape) != SHAPE:
-            raise MediaError(f"pc-mnist decodes {SHAPE[0]}x{SHAPE[1]} images, the header says {header.shape}")
+        shape = tuple(header.shape)
+        rows, cols = SHAPE
+        if len(shape) != 2 or shape[1] != cols or shape[0] % rows or not 0 < shape[0] // rows <= MAX_DIGITS:
+            raise MediaError(f"pc-mnist decodes {rows}x{cols} images or strips of them, the header says {shape}")
         model, sha = load_model()
         if header.weights_sha256 is not None and header.weights_sha256 != bytes.fromhex(sha):
             raise WeightsError("the file was compressed with other pc-mnist weights than the shipped ones")
-        pixels = np.zeros(model.size, dtype=np.int64)
-        steps = Conditionals(model)
-        with _SingleThread():
-            # Each pixel's conditional depends on the pixels before it: one table and one read per pixel.
+        digits = np.zeros((shape[0] // rows, model.size), dtype=np.uint8)
+        for start, end in _chunks(len(digits)):
+            steps = BatchConditionals(model, end - start)
+            batch = np.arange(end - start)
+            # Each pixel's conditional depends on the pixels before it: one read per pixel for the whole chunk.
             for _ in range(model.size):
                 v = steps.variable
-                value = int(source.read(tables_for(steps.pmf()[None, :]), count=1)[0])
-                pixels[v] = value
-                steps.observe(value)
-        return Media("image", pixels.astype(np.uint8).reshape(SHAPE))
+                values = source.read(steps.tables(PRECISION), batch)
+                digits[start:end, v] = values
+                steps.observe(values)
+        return Media("image", digits.reshape(shape))

@@ -59,10 +59,13 @@ def register_bench(group) -> None:
     @click.option("--limit", type=int, default=None, help="Use only the first N test images.")
     @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
                   help="Folder with t10k-images-idx3-ubyte.gz (default: ../shared/data/mnist).")
-    @click.option("--coder", default="range", show_default=True,
-                  help="Entropy coder: one stream of ~100 bytes pays rans's 8 lane states, range adds a few bytes.")
+    @click.option("--coder", default="rans", show_default=True, help="Entropy coder.")
+    @click.option("--batch", type=int, default=1000, show_default=True,
+                  help="Digits per file in the batched run (a vertical strip of digits, coded side by side).")
+    @click.option("--singles", type=int, default=200, show_default=True,
+                  help="Also code this many digits one file each (header and coder flush paid per digit).")
     @click.option("--scaling", is_flag=True, help="Instead: time the cached vs naive conditionals, D=196/784/3072.")
-    def bench_pc(json_path, limit, data, coder, scaling) -> None:
+    def bench_pc(json_path, limit, data, coder, batch, singles, scaling) -> None:
         """pc-mnist on the MNIST test images (bpd, images/s) against PNG and WebP lossless."""
         from . import bench
 
@@ -71,7 +74,8 @@ def register_bench(group) -> None:
         else:
             from .mnist import default_folder
 
-            result = bench.run(Path(data or default_folder()), limit, lambda line: click.echo(line, err=True), coder)
+            result = bench.run(Path(data or default_folder()), limit, lambda line: click.echo(line, err=True), coder,
+                               batch, singles)
         result["command"] = _command_line()
         click.echo(json.dumps(result, indent=2))
         if json_path:

@@ -13,7 +13,8 @@ import numpy as np
 
 from .mnist import TRAIN_FILE, load_images
 
-EXPORT_FORMAT = "rcodec-pc-hclt-1"
+EXPORT_FORMAT = "rcodec-pc-hclt-2"  # log probabilities in float16
+READABLE_FORMATS = ("rcodec-pc-hclt-1", EXPORT_FORMAT)  # 1: float32 probabilities
 
 
 @dataclass
@@ -48,6 +49,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[dict, list[dict
     import torch
 
     from rcodec.entropy.pc import HCLT, chow_liu_tree
+    from rcodec.entropy.pc.circuit import compact_export
 
     torch.set_num_threads(cfg.threads)
     images = load_images(Path(cfg.data) / TRAIN_FILE).reshape(-1, 28 * 28)
@@ -80,9 +82,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[dict, list[dict
                "valid_bpd": bits_per_dim(model, valid), "seconds": round(time.time() - t0, 1)}
         curve.append(row)
         log(f"epoch {epoch}: train {row['train_bpd']:.4f} valid {row['valid_bpd']:.4f} bpd ({row['seconds']}s)")
-    state = model.export()
-    # float32 halves the shipped file; coding converts to float64 and renormalises deterministically.
-    for key in ("root", "trans", "leaf"):
-        state[key] = state[key].float()
+    # float16 log probabilities keep the shipped file small; coding converts to float64 and renormalises.
+    state = compact_export(model.export())
     state |= {"format": EXPORT_FORMAT, "training": json.dumps({"config": asdict(cfg), "curve": curve})}
     return state, curve
