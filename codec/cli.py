@@ -147,8 +147,11 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the .rcz input after successful decompression.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The checkpoint the file was compressed with, if it was not the codec's shipped weights.")
+@click.option("--core-only", is_flag=True,
+              help="Progressive codecs (hyperprior-iscs): decode only the Core channel group, a preview from a "
+                   "fraction of the bytes. Codecs without a core layer refuse it.")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Decode option; repeatable.")
-def decompress(inputs, output, force, to_stdout, remove_source, weights, params) -> None:
+def decompress(inputs, output, force, to_stdout, remove_source, weights, core_only, params) -> None:
     """Decompress .rcz files, restoring the original format (x.png.rcz -> x.png)."""
     from .fileio import check_output
     from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, default_suffix, to_file_bytes
@@ -157,6 +160,10 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params)
     if output and len(inputs) > 1:
         raise click.UsageError("-o takes a single input")
     options = _parse_params(params) | ({"weights": weights} if weights else {})
+    if core_only:
+        if remove_source:
+            raise click.UsageError("--rm with --core-only would delete the only full-quality copy")
+        options["core_only"] = True
 
     def default_name(name: str) -> str:
         if not name.endswith(SUFFIX):

@@ -70,7 +70,7 @@ class Codec:
             value = params.get(name, opt.default)
             if value is not None:
                 try:
-                    value = opt.type(value)
+                    value = _parse_bool(value) if opt.type is bool else opt.type(value)
                 except (TypeError, ValueError):
                     raise UnsupportedError(f"{self.id}: {name} must be {opt.type.__name__}, got {value!r}") from None
                 if opt.choices is not None and value not in opt.choices:
@@ -78,12 +78,29 @@ class Codec:
             out[name] = value
         return out
 
+    def partial(self, options: dict[str, Any]) -> bool:
+        """True when these decode options ask for a partial decode (e.g. a progressive codec's preview): not every
+        symbol is read and the output is not the encoder's, so the symbols and output hashes are not checked.
+        The payload checksum still is."""
+        return False
+
     def encode(self, media: Media, params: dict[str, Any], sink: SymbolSink) -> EncodeResult:
         raise NotImplementedError
 
     def decode(self, source: SymbolSource, header: Header, options: dict[str, Any]) -> Media:
         """`options`: decode-time settings from the caller (e.g. `weights`, or a codec's preview switch)."""
         raise NotImplementedError
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(value)
+    return bool(value)
 
 
 def _values_bytes(values: np.ndarray) -> bytes:

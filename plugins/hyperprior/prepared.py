@@ -40,6 +40,7 @@ class PreparedModel:
     has_means: bool = False
     y_tables: CdfTables | None = None
     thresholds: Tensor | None = None
+    z_limit: int = fixed_point.Z_LIMIT  # |z_hat| bound: the fixed-point hyper synthesis is exact within it
 
     def gain(self, y: Tensor, quality: int) -> Tensor:
         return y if self.y_gain is None else y * self.y_gain[quality].view(1, -1, 1, 1)

@@ -2,21 +2,22 @@
 
 The score of latent channel c at quality q (the exact formula; `channel_scores`):
 
-    score_c = 2 log max(sigma_c, 0.11) + 2 log inverse_gain_q[c] + log ||W_s[c]||^2
+    score_c = log ||W_a[c]||^2 + 2 log gain_q[c]
 
-- sigma_c: the prior's typical scale for channel c, read from parameters only. Hyperprior: the scale the
-  fixed-point hyper synthesis predicts from an all-zero hyper latent (its biases and the quality's hyper gain carry
-  each channel's baseline spread). Factorized prior: the standard deviation of channel c's density table.
-- inverse_gain_q[c]: the quality's inverse gain, which takes the quantised latent back to synthesis units (1 for
-  single-rate checkpoints).
-- W_s[c]: the synthesis transform's first-layer weights fed by channel c (how strongly c paints pixels).
+- W_a[c]: the analysis transform's last-layer weights that produce channel c. With roughly uncorrelated,
+  equal-variance inputs to that layer, ||W_a[c]||^2 is proportional to the variance of channel c before the gain.
+- gain_q[c]: the quality's gain, which scales channel c before rounding (1 for single-rate checkpoints).
 
-The sum is the log of the energy channel c feeds into the synthesis, i.e. roughly the distortion added when it
-is removed, computed without looking at a single image. (Measured on an early checkpoint at quality 4, 4 training
-crops: Spearman 0.86 against ablation; the analysis-side weight energy alone reached 0.55, the synthesis-side
-alone 0.26.) Channels are then grouped by the correlation of their synthesis
-weight vectors (channels that paint the same structure land in one group), and the Core group is the smallest set
-of top channels holding `core_share` of the total score energy.
+So the score is the log of the channel's predicted variance in quantisation steps: how much information the
+channel carries at this rate point, hence how much is lost when it is replaced by its mean. Measured against
+ablation (`rcodec iscs analyze --ablation`; the figures are in plugins/iscs/README.md): terms from the synthesis
+side (first-layer weight energy, inverse gain) and the prior's zero-input scale looked natural but ranked the
+trained model's channels worse -- the transforms compensate, a channel with small synthesis weights carries
+larger latents -- so they are not part of the score.
+
+Channels are then grouped by the correlation of their synthesis weight vectors (channels that paint the same
+structure land in one group), and the Core group is the smallest set of top channels holding `core_share` of the
+total score energy.
 
 Ground truth (`ablation_importance`): the PSNR drop on a folder of images when channel c of y_hat is replaced by
 its mean over those images.
@@ -82,6 +83,22 @@ def prior_scales(model, quality: int) -> torch.Tensor:
 
 
 def channel_scores(model, quality: int) -> np.ndarray:
+    score = torch.log(analysis_weights(model).pow(2).sum(1).clamp_min(1e-30))
+    if model.y_gain is not None:
+        score = score + 2 * torch.log(model.y_gain[quality].double())
+    return score.numpy()
+
+
+def coding_scores(model, quality: int) -> np.ndarray:
+    """Importance of a channel for a decoder that already knows the hyperprior's prediction of it: the log energy
+    the channel's *residual* feeds into the synthesis,
+
+        2 log max(sigma_c, 0.11) + 2 log inverse_gain_q[c] + log ||W_s[c]||^2
+
+    with sigma_c the scale the fixed-point hyper synthesis predicts from an all-zero hyper latent (parameters only)
+    and W_s[c] the synthesis transform's first-layer weights fed by channel c. `hyperprior-iscs` groups channels
+    by this score: its Auxiliary channels are not removed but replaced by their predicted means, so what matters
+    is how much is left to tell after the prediction, not how much the channel varies (`channel_scores`)."""
     synthesis = synthesis_weights(model).pow(2).sum(1)
     score = 2 * torch.log(prior_scales(model, quality).clamp_min(0.11)) + torch.log(synthesis)
     if model.y_inverse_gain is not None:
@@ -106,8 +123,9 @@ def correlation_groups(model, order: list[int], threshold: float = 0.5) -> list[
     return groups
 
 
-def analyse(model, quality: int, core_share: float = 0.9) -> ChannelAnalysis:
-    scores = channel_scores(model, quality)
+def analyse(model, quality: int, core_share: float = 0.5, coding: bool = False) -> ChannelAnalysis:
+    """Order, Core/Auxiliary split and groups by `channel_scores` (or by `coding_scores` when `coding`)."""
+    scores = coding_scores(model, quality) if coding else channel_scores(model, quality)
     order = [int(c) for c in np.argsort(-scores, kind="stable")]
     energy = np.exp(scores - scores.max())[order]
     cumulative = np.cumsum(energy) / energy.sum()

@@ -1,0 +1,266 @@
+"""`hyperprior-iscs`: the hyperprior codec with its latent channels coded in ISCS groups (slices).
+
+The trained `hyperprior` model (found through the registry, never imported) is used as is. ISCS ranks its
+latent channels from the parameters (`analysis.analyse`); the Salient-Core channels form the first slice, the
+Auxiliary channels are dealt into two more. Streams: 0 = hyper latent z, 1 = Core slice, 2 and 3 = Auxiliary.
+
+- Channel-conditional (`conditional.py`): an Auxiliary channel's mean is the hyperprior's plus a linear
+  prediction from the decoded Core symbols around it, and its scale steps down the ladder by a fitted amount.
+  The predictors (`weights/predictors.pt`, `rcodec train iscs`) are fitted in closed form for the shipped
+  hyperprior weights; with other weights (`--weights`) the slices are coded without conditioning.
+- The two Auxiliary slices depend on the Core only, so they decode in parallel (the native rANS decoder
+  releases the GIL).
+- Progressive decode: `core_only=True` (`rcodec decompress --core-only`) reads streams 0 and 1 only; every
+  Auxiliary channel gets its predicted mean: a preview from a fraction of the bytes.
+- The Core channel set is written into the header (a 16-byte mask for 128 channels), so the decoder never
+  recomputes the float analysis: a different float rounding on another machine cannot change the grouping.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import rcodec
+from rcodec import Codec, EncodeResult, FormatError, MediaError, Option, WeightsError
+from rcodec.media import Media
+
+BASE = "hyperprior"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+PREDICTORS = WEIGHTS_DIR / "predictors.pt"
+MANIFEST = WEIGHTS_DIR / "WEIGHTS.json"
+MULTIPLE = 64  # the hyperprior's total downsampling
+MAX_PIXELS = 1 << 24
+
+
+def base_codec():
+    return rcodec.get_registry().codec(BASE)
+
+
+@contextmanager
+def _single_thread():
+    """Float transforms on one torch thread: the same summation order, so the same pixels, on every run."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@cache
+def shipped_predictors(hyperprior_sha256: bytes) -> list | None:
+    """The verified predictors per quality if they were fitted for these hyperprior weights, else None."""
+    import json
+
+    from rcodec.weights import verify
+
+    from .fitting import load
+
+    try:
+        entry = json.loads(MANIFEST.read_text())[PREDICTORS.name]
+    except (OSError, ValueError, KeyError):
+        return None
+    if entry.get("hyperprior_sha256") != hyperprior_sha256.hex():
+        return None
+    verify(PREDICTORS, entry["sha256"])
+    predictors, fitted_for = load(PREDICTORS)
+    return predictors if fitted_for == hyperprior_sha256.hex() else None
+
+
+def core_mask(core: list[int], channels: int) -> bytes:
+    mask = np.zeros(channels, dtype=bool)
+    mask[core] = True
+    return np.packbits(mask, bitorder="little").tobytes()
+
+
+def mask_channels(mask: bytes, channels: int) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(mask, dtype=np.uint8), bitorder="little")
+    if len(mask) != (channels + 7) // 8 or bits[channels:].any():
+        raise FormatError("the Core channel mask in the header does not fit the model")
+    return bits[:channels].astype(bool)
+
+
+class HyperpriorIscsCodec(Codec):
+    id = "hyperprior-iscs"
+    version = 1
+    media = ("image",)
+    lossless = False
+    description = "hyperprior with ISCS channel groups: Core and Auxiliary slices, parallel and progressive decode"
+    options = {
+        "quality": Option(int, 4, "rate point, 1 (smallest) .. 8 (best)", tuple(range(1, 9))),
+        "weights": Option(str, None, "hyperprior checkpoint to use instead of the shipped weights"),
+        "core_share": Option(float, None, "share of the ISCS score energy in the Core group (default: the fitted "
+                             "predictors' grouping; setting it codes without channel conditioning)"),
+    }
+    decode_options = {
+        "weights": Option(str, None, "the checkpoint the file was compressed with"),
+        "core_only": Option(bool, False, "decode the Core channel group only: a preview from fewer bytes"),
+    }
+
+    def partial(self, options: dict[str, Any]) -> bool:
+        return bool(options.get("core_only"))
+
+    def _plan(self, model, q: int, core_share: float | None):
+        """(Core mask, Auxiliary slices, predictor or None) for this model and rate point."""
+        from .analysis import analyse
+        from .conditional import aux_slices
+
+        predictors = shipped_predictors(model.sha256)
+        if predictors is not None and core_share is None:
+            p = predictors[q]
+            return p.core, aux_slices(p.core), p
+        analysis = analyse(model, q, 0.5 if core_share is None else core_share, coding=True)
+        core = np.zeros(len(analysis.order), dtype=bool)
+        core[analysis.core] = True
+        return core, aux_slices(core), None
+
+    def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
+        import torch
+        import torch.nn.functional as F
+
+        image, gray = _rgb(media)
+        model = base_codec().model(params.get("weights"))
+        q = min(int(params.get("quality") or 4), model.qualities) - 1
+        share = params.get("core_share")
+        if share is not None and not 0.0 < share <= 1.0:
+            raise MediaError("core_share must be in (0, 1]")
+        core, slices, predictor = self._plan(model, q, share)
+        height, width = image.shape[:2]
+        x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0
+        x = F.pad(x, (0, (-width) % MULTIPLE, 0, (-height) % MULTIPLE), mode="replicate")
+        with _single_thread():
+            y = model.gain(model.g_a(x), q)
+            z = model.h_a(torch.abs(y) if model.h_a_abs else y)
+            if model.z_gain is not None:
+                z = z * model.z_gain[q].view(1, -1, 1, 1)
+            z_hat = torch.round(z).clamp(-model.z_limit, model.z_limit)
+            sink.write(z_hat.to(torch.int32).numpy().ravel(), model.z_tables, _channel_indexes(tuple(z.shape)))
+            indexes, means = model.entropy_parameters(z_hat, q)
+            indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()
+            y = y[0].double().numpy()
+            core_symbols = np.round(y[core] - means[core])
+            sink.write(core_symbols.astype(np.int32).ravel(), model.y_tables, indexes[core].ravel(),
+                       stream=sink.add_stream())
+            means, indexes = _auxiliary_parameters(model, predictor, core, means, indexes, core_symbols)
+            y_hat = means.copy()
+            y_hat[core] += core_symbols
+            for channels in slices:
+                symbols = np.round(y[channels] - means[channels])
+                sink.write(symbols.astype(np.int32).ravel(), model.y_tables, indexes[channels].ravel(),
+                           stream=sink.add_stream())
+                y_hat[channels] += symbols
+            reconstruction = _synthesise(model, y_hat, q, height, width, gray)
+        record = {"quality": q + 1, "gray": gray, "core": core_mask(list(np.flatnonzero(core)), len(core)),
+                  "conditional": predictor is not None}
+        if params.get("weights"):
+            record["user_weights"] = True
+        return EncodeResult(record, model.sha256, reconstruction)
+
+    def decode(self, source, header, options) -> Media:
+        import torch
+
+        model = base_codec().model(options.get("weights"))
+        if header.params.get("user_weights") and not options.get("weights"):
+            raise WeightsError("this file was compressed with a user checkpoint: pass it with --weights")
+        if header.weights_sha256 != model.sha256:
+            raise WeightsError("the file was compressed with other weights than these (sha256 mismatch)")
+        quality = header.params.get("quality")
+        if not isinstance(quality, int) or not 1 <= quality <= model.qualities:
+            raise MediaError(f"invalid quality {quality!r} in the header")
+        from .conditional import aux_slices
+
+        mask = header.params.get("core")
+        if not isinstance(mask, bytes):
+            raise FormatError("the header has no Core channel mask")
+        core = mask_channels(mask, _latent_channels(model))
+        slices = aux_slices(core)
+        predictor = None
+        if header.params.get("conditional"):
+            predictors = shipped_predictors(model.sha256)
+            if predictors is None:
+                raise WeightsError("this file needs the ISCS predictors fitted for these hyperprior weights")
+            predictor = predictors[quality - 1]
+            if not np.array_equal(predictor.core, core):
+                raise FormatError("the file's Core channels differ from the predictors' (other predictors?)")
+        shape = header.shape
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape \
+                or shape[0] * shape[1] > MAX_PIXELS:
+            raise MediaError(f"{self.id} cannot produce an image of shape {shape}")
+        if source.stream_count != 2 + len(slices):
+            raise FormatError(f"this {self.id} file should have {2 + len(slices)} streams, not {source.stream_count}")
+        height, width = shape[:2]
+        q = quality - 1
+        z_shape = (1, model.z_tables.count, -(-height // MULTIPLE), -(-width // MULTIPLE))
+        with _single_thread():
+            z_hat = torch.from_numpy(source.read(model.z_tables, _channel_indexes(z_shape)).astype(np.float64))
+            indexes, means = model.entropy_parameters(z_hat.view(z_shape), q)
+            indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()
+            core_symbols = source.read(model.y_tables, indexes[core].ravel(), stream=1)
+            core_symbols = core_symbols.astype(np.float64).reshape(indexes[core].shape)
+            means, indexes = _auxiliary_parameters(model, predictor, core, means, indexes, core_symbols)
+            y_hat = means.copy()  # a channel that is not decoded keeps its (predicted) mean
+            y_hat[core] += core_symbols
+            if not options.get("core_only"):
+                # The Auxiliary slices depend on the Core only: decode them side by side.
+                def read(k: int) -> np.ndarray:
+                    return source.read(model.y_tables, indexes[slices[k]].ravel(), stream=2 + k)
+
+                with ThreadPoolExecutor(len(slices)) as pool:
+                    decoded = list(pool.map(read, range(len(slices))))
+                for channels, values in zip(slices, decoded):
+                    y_hat[channels] += values.astype(np.float64).reshape(indexes[channels].shape)
+            return _synthesise(model, y_hat, q, height, width, len(shape) == 2)
+
+
+def _auxiliary_parameters(model, predictor, core: np.ndarray, means: np.ndarray, indexes: np.ndarray,
+                          core_symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means and table indexes with the Auxiliary channels conditioned on the decoded Core symbols."""
+    if predictor is None:
+        return means, indexes
+    from .conditional import predicted_shift, shifted_indexes
+
+    aux = ~core
+    means, indexes = means.copy(), indexes.copy()
+    means[aux] += predicted_shift(predictor.weights, core_symbols)
+    indexes[aux] = shifted_indexes(indexes[aux], predictor.index_shift, model.y_tables.count)
+    return means, indexes
+
+
+def _latent_channels(model) -> int:
+    return int(model.y_gain.shape[1]) if model.y_gain is not None else int(model.g_a[-1].out_channels)
+
+
+def _channel_indexes(shape: tuple[int, ...]) -> np.ndarray:
+    _, c, h, w = shape
+    return np.repeat(np.arange(c, dtype=np.int32), h * w)
+
+
+def _rgb(media: Media) -> tuple[np.ndarray, bool]:
+    image = media.data
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2), True
+    if image.shape[2] == 4:
+        raise MediaError("lossy image codecs take RGB or grayscale; this image has an alpha channel "
+                         "(use --codec lossless)")
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise MediaError(f"images over {MAX_PIXELS} pixels are not supported by the learned codecs yet")
+    return image, False
+
+
+def _synthesise(model, y_hat: np.ndarray, q: int, height: int, width: int, gray: bool) -> Media:
+    import torch
+
+    y_hat = torch.from_numpy(y_hat.astype(np.float32))[None]
+    x_hat = model.g_s(model.inverse_gain(y_hat, q))[0, :, :height, :width]
+    pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    if gray:
+        pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)
+    return Media("image", np.ascontiguousarray(pixels))
