@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 
 from rcodec import Codec, EncodeResult, MediaError, Option, WeightsError
 from rcodec.media import Media
+from rcodec.torch_runtime import codec_inference
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 QUALITIES = 8
@@ -26,9 +26,7 @@ def _manifest() -> dict:
 
 @cache
 def _load_model(arch: str, weights: str | None):
-    import torch
 
-    torch.set_grad_enabled(False)
     from .prepared import load_exported
     from .user_weights import load_user_checkpoint
 
@@ -39,20 +37,6 @@ def _load_model(arch: str, weights: str | None):
         raise WeightsError(f"no shipped weights for {arch!r}; train them with `rcodec train hyperprior` "
                            "or pass --weights PATH")
     return load_exported(WEIGHTS_DIR / f"{arch}.pt", entry["sha256"], arch)
-
-
-@contextmanager
-def single_thread():
-    """Run the float transforms on one thread: torch's convolutions may sum in another order with more threads,
-    which changes the last bits and, rarely, a decoded pixel. At these sizes one thread is as fast as two."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _rgb(media: Media) -> tuple[np.ndarray, bool]:
@@ -102,7 +86,7 @@ class _LearnedImageCodec(Codec):
         x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        with single_thread():
+        with codec_inference():
             y = model.gain(model.g_a(x), q)
             y_hat = self._code_latents(model, y, q, sink)
             reconstruction = self._synthesise(model, y_hat, q, height, width, gray)
@@ -126,7 +110,7 @@ class _LearnedImageCodec(Codec):
             raise MediaError(f"{self.id} cannot produce an image of shape {shape}")
         height, width = shape[:2]
         padded = ((height + self.multiple - 1) // self.multiple, (width + self.multiple - 1) // self.multiple)
-        with single_thread():
+        with codec_inference():
             y_hat = self._decode_latents(model, source, quality - 1, padded)
             return self._synthesise(model, y_hat, quality - 1, height, width, len(shape) == 2)
 

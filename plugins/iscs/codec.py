@@ -19,7 +19,6 @@ Auxiliary channels are dealt into two more. Streams: 0 = hyper latent z, 1 = Cor
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 import rcodec
 from rcodec import Codec, EncodeResult, FormatError, MediaError, Option, WeightsError
 from rcodec.media import Media
+from rcodec.torch_runtime import codec_inference
 
 BASE = "hyperprior"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -40,19 +40,6 @@ MAX_PIXELS = 1 << 24
 
 def base_codec():
     return rcodec.get_registry().codec(BASE)
-
-
-@contextmanager
-def _single_thread():
-    """Float transforms on one torch thread: the same summation order, so the same pixels, on every run."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @cache
@@ -136,7 +123,7 @@ class HyperpriorIscsCodec(Codec):
         height, width = image.shape[:2]
         x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0
         x = F.pad(x, (0, (-width) % MULTIPLE, 0, (-height) % MULTIPLE), mode="replicate")
-        with _single_thread():
+        with codec_inference():
             y = model.gain(model.g_a(x), q)
             z = model.h_a(torch.abs(y) if model.h_a_abs else y)
             if model.z_gain is not None:
@@ -199,7 +186,7 @@ class HyperpriorIscsCodec(Codec):
         height, width = shape[:2]
         q = quality - 1
         z_shape = (1, model.z_tables.count, -(-height // MULTIPLE), -(-width // MULTIPLE))
-        with _single_thread():
+        with codec_inference():
             z_hat = torch.from_numpy(source.read(model.z_tables, _channel_indexes(z_shape)).astype(np.float64))
             indexes, means = model.entropy_parameters(z_hat.view(z_shape), q)
             indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()

@@ -50,22 +50,22 @@ def register(cli) -> None:
 
         from .analysis import ablation_importance, analyse, spearman
 
-        torch.set_grad_enabled(False)
-        model = rcodec.get_registry().codec(codec_id).model(weights)
-        qualities = [quality] if quality is not None else list(range(1, model.qualities + 1))
-        crops = _load_crops(ablation, images, crop) if ablation else None
-        results = {}
-        for q in qualities:
-            result = analyse(model, q - 1, core_share)
-            if crops is not None:
-                truth = ablation_importance(model, q - 1, crops)
-                result.ablation = [float(v) for v in truth]
-                result.spearman_vs_ablation = spearman(result.scores, truth)
-            results[q] = result
-            rho = "n/a" if result.spearman_vs_ablation is None else f"{result.spearman_vs_ablation:.3f}"
-            click.echo(f"quality {q}: core {len(result.core)} / {len(result.order)} channels, "
-                       f"{len(result.groups)} groups, Spearman vs ablation {rho}")
-            click.echo(f"  order: {' '.join(map(str, result.order))}")
+        with torch.no_grad():  # scoped: an in-process caller keeps its autograd state
+            model = rcodec.get_registry().codec(codec_id).model(weights)
+            qualities = [quality] if quality is not None else list(range(1, model.qualities + 1))
+            crops = _load_crops(ablation, images, crop) if ablation else None
+            results = {}
+            for q in qualities:
+                result = analyse(model, q - 1, core_share)
+                if crops is not None:
+                    truth = ablation_importance(model, q - 1, crops)
+                    result.ablation = [float(v) for v in truth]
+                    result.spearman_vs_ablation = spearman(result.scores, truth)
+                results[q] = result
+                rho = "n/a" if result.spearman_vs_ablation is None else f"{result.spearman_vs_ablation:.3f}"
+                click.echo(f"quality {q}: core {len(result.core)} / {len(result.order)} channels, "
+                           f"{len(result.groups)} groups, Spearman vs ablation {rho}")
+                click.echo(f"  order: {' '.join(map(str, result.order))}")
         if json_path:
             payload = {str(q): asdict(r) for q, r in results.items()}
             if len(results) == 1:
@@ -89,6 +89,7 @@ def register_train(train_group) -> None:
         import sys
 
         import rcodec
+        from rcodec.torch_runtime import codec_inference
         from rcodec.weights import sha256_file
 
         from . import fitting
@@ -96,15 +97,16 @@ def register_train(train_group) -> None:
 
         if crop % 64:
             raise click.UsageError("--crop must be a multiple of 64")
-        torch_threads(1)
         model = rcodec.get_registry().codec("hyperprior").model(None)
         crops = _load_crops(data, images, crop)
         crops = [c for c in crops if c.shape[0] == crop and c.shape[1] == crop]
         predictors, stats = [], []
-        for q in range(model.qualities):
-            predictor, row = fitting.fit_quality(model, q, crops, core_share, lambda line: click.echo(line, err=True))
-            predictors.append(predictor)
-            stats.append(row)
+        with codec_inference():
+            for q in range(model.qualities):
+                predictor, row = fitting.fit_quality(model, q, crops, core_share,
+                                                     lambda line: click.echo(line, err=True))
+                predictors.append(predictor)
+                stats.append(row)
         command = "rcodec train iscs " + " ".join(sys.argv[3:])
         path = out or PREDICTORS
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,9 +117,3 @@ def register_train(train_group) -> None:
                 "hyperprior_sha256": model.sha256.hex(), "images": len(crops), "fit": stats}}, indent=2) + "\n")
         click.echo(f"wrote {path}")
 
-
-def torch_threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(n)
-    torch.set_grad_enabled(False)
