@@ -26,11 +26,13 @@ def register_train(group) -> None:
     @click.option("--step-start", type=float, default=0.2, show_default=True, help="EM step size, first batch.")
     @click.option("--step-end", type=float, default=0.02, show_default=True, help="EM step size, last batch.")
     @click.option("--pseudocount", type=float, default=0.01, show_default=True)
+    @click.option("--mi-bins", type=int, default=2, show_default=True,
+                  help="Pixel values are binned into this many ranges to learn the Chow-Liu tree.")
     @click.option("--threads", type=int, default=1, show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help=f"Weights file to write (default: the shipped {WEIGHTS_NAME}, recorded in WEIGHTS.json).")
-    def train_pc(data, hidden, epochs, batch, step_start, step_end, pseudocount, threads, seed, out) -> None:
+    def train_pc(data, hidden, epochs, batch, step_start, step_end, pseudocount, mi_bins, threads, seed, out) -> None:
         """Learn an HCLT on the MNIST training images (the last 5,000 held out) and write the pc-mnist weights."""
         import torch
 
@@ -38,8 +40,8 @@ def register_train(group) -> None:
         from .training import TrainConfig, train
 
         cfg = TrainConfig(data=str(data or default_folder()), hidden=hidden, epochs=epochs, batch=batch,
-                          step_start=step_start, step_end=step_end, pseudocount=pseudocount, threads=threads,
-                          seed=seed)
+                          step_start=step_start, step_end=step_end, pseudocount=pseudocount, mi_bins=mi_bins,
+                          threads=threads, seed=seed)
         state, curve = train(cfg, log=lambda line: click.echo(line, err=True))
         path = out or WEIGHTS_DIR / WEIGHTS_NAME
         path.parent.mkdir(parents=True, exist_ok=True)

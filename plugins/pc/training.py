@@ -28,6 +28,7 @@ class TrainConfig:
     pseudocount: float = 0.01
     validation: int = 5000  # the last images of the training file, held out for the learning curve
     structure_images: int = 20000
+    mi_bins: int = 2  # pixel values binned into this many equal ranges for the mutual information
     threads: int = 1
     seed: int = 0
 
@@ -55,7 +56,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[dict, list[dict
     images = load_images(Path(cfg.data) / TRAIN_FILE).reshape(-1, 28 * 28)
     train_set, valid = images[: len(images) - cfg.validation], images[len(images) - cfg.validation :]
     t0 = time.time()
-    tree = chow_liu_tree((train_set[: cfg.structure_images] > 127).astype(np.uint8))
+    # Mutual information of binned pixel values (2 bins: ink or not).
+    binned = (train_set[: cfg.structure_images].astype(np.int64) * cfg.mi_bins // 256).astype(np.uint8)
+    tree = chow_liu_tree(binned, cfg.mi_bins)
     log(f"Chow-Liu tree: {tree.size} variables, height {int(tree.depth().max())} ({time.time() - t0:.1f}s)")
     model = HCLT(tree, cfg.hidden)
     hist = np.stack([np.bincount(train_set[:, v], minlength=256) for v in range(tree.size)]) + 0.1
