@@ -9,6 +9,8 @@ import click
 
 
 def register(bench_group) -> None:
+    register_audio(bench_group)
+
     @bench_group.command(name="image")
     @click.option("--codec", "codecs", multiple=True, required=True, help="Codec id; repeatable.")
     @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
@@ -48,3 +50,27 @@ def register(bench_group) -> None:
             json_path.write_text(json.dumps(result, indent=2) + "\n")
         if plot_path:
             image.plot(result, plot_path, image.load_anchors(anchors) if anchors else None)
+
+
+def register_audio(bench_group) -> None:
+    @bench_group.command(name="audio")
+    @click.option("--codec", "codecs", multiple=True, required=True, help="Codec id; repeatable.")
+    @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+                  help="Folder of WAV/FLAC/OGG clips, e.g. ../shared/data/audio/wav.")
+    @click.option("--baseline", "baselines", multiple=True, type=click.Choice(["mp3", "opus", "flac"]),
+                  help="soundfile baselines to run (default: all three).")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
+    @click.option("--limit", type=int, default=None, help="Only the first N clips.")
+    @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter.")
+    def bench_audio(codecs, dataset, baselines, json_path, limit, params) -> None:
+        """Rate (kbit/s) and SNR per clip of audio codecs vs MP3, Opus and FLAC."""
+        from . import audio
+
+        extra = dict(p.split("=", 1) for p in params)
+        result = audio.run(list(codecs), dataset, list(baselines) or list(audio.BASELINES), extra, limit)
+        for r in result["rows"]:
+            level = f" level={r['level']}" if "level" in r else ""
+            click.echo(f"{r['clip']:<36} {r['codec']:<8}{level:<11} {r['kbps']:8.2f} kbit/s  SNR {r['snr']:6.2f} dB")
+        click.echo(f"command: {result['command']}")
+        if json_path:
+            json_path.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,1 +1,11 @@
-"""Implicit neural representation codecs (COIN-style fitting, VC-INR-style modulations) for images and audio."""
+"""Implicit neural representation codecs (COIN-style fitting) for images and audio. Kept light: numpy, torch and
+the codec load inside the hooks."""
+
+import rcodec
+
+
+@rcodec.hookimpl
+def rcodec_register_codecs(register) -> None:
+    from .codec import InrCodec
+
+    register(InrCodec)
