@@ -1,0 +1,203 @@
+"""The `vqgan` codec: an image becomes a grid of codebook indices (f16), entropy coded with a learned categorical
+prior; the codebook size (the rate) comes from a K-means ladder; lost indices can be simulated and restored."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rcodec import Codec, EncodeResult, MediaError, Option, WeightsError
+from rcodec.media import Media
+from rcodec.torch_runtime import codec_inference
+
+from .export import LADDER, WEIGHTS_DIR, WEIGHTS_NAME
+
+MAX_PIXELS = 1 << 24
+PRIORS = ("categorical", "uniform")
+
+
+@dataclass
+class Prepared:
+    model: Any
+    books: dict[int, Any]  # K -> (K, D) float32 codebook
+    freqs: dict[int, np.ndarray]  # K -> int64 frequencies summing to 2**16
+    sha256: bytes
+
+
+@cache
+def _load(weights: str | None) -> Prepared:
+    import torch
+
+    from .model import VqganConfig, load_state
+
+    if weights is not None:
+        from .taming import load_taming_checkpoint
+
+        return load_taming_checkpoint(Path(weights))
+    manifest_path = WEIGHTS_DIR / "WEIGHTS.json"
+    entry = json.loads(manifest_path.read_text()).get(WEIGHTS_NAME) if manifest_path.exists() else None
+    if entry is None:
+        raise WeightsError("no shipped vqgan weights; train them with `rcodec train vqgan` or pass --weights PATH")
+    from rcodec.weights import verify
+
+    path = WEIGHTS_DIR / WEIGHTS_NAME
+    sha = verify(path, entry["sha256"])
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = VqganConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
+    model = load_state({k: v.float() for k, v in payload["state_dict"].items()}, cfg)
+    books = {int(k): v.float() for k, v in payload["codebooks"].items()}
+    freqs = {int(k): v.numpy().astype(np.int64) for k, v in payload["freqs"].items()}
+    return Prepared(model, books, freqs, bytes.fromhex(sha))
+
+
+def _tables(prep: Prepared, k: int, prior: str):
+    from rcodec.entropy import CdfTables
+
+    if prior == "uniform":
+        return CdfTables.uniform(k)
+    return CdfTables.from_frequencies(prep.freqs[k][None, :])
+
+
+def lost_mask(shape: tuple[int, int], fraction: float, seed: int) -> np.ndarray:
+    """Which grid positions are lost (True), exactly round(fraction * count) of them, chosen by the seed."""
+    count = shape[0] * shape[1]
+    n = int(round(fraction * count))
+    mask = np.zeros(count, bool)
+    mask[np.random.default_rng(seed).permutation(count)[:n]] = True
+    return mask.reshape(shape)
+
+
+def restore(zq, mask: np.ndarray, iters: int = 64):
+    """Fill lost positions of the quantized latent (1, D, h, w) from their known neighbours, outwards: each pass
+    gives every still-unknown position the mean of its known 4-neighbours."""
+    import torch
+    import torch.nn.functional as F
+
+    known = torch.from_numpy(~mask).float()[None, None]
+    z = zq * known
+    kernel = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=z.dtype)[None, None]
+    for _ in range(iters):
+        if bool(known.min() > 0):
+            break
+        count = F.conv2d(known, kernel, padding=1)
+        total = F.conv2d(z.reshape(-1, 1, *z.shape[2:]), kernel, padding=1).reshape(z.shape)
+        fill = (count > 0) & (known == 0)
+        z = torch.where(fill, total / count.clamp(min=1), z)
+        known = torch.where(fill, torch.ones_like(known), known)
+    return z
+
+
+def _grid(height: int, width: int, factor: int) -> tuple[int, int]:
+    """Index grid of an image: ceil(size / factor), at least 2 (group norm needs more than one value per group)."""
+    return max(2, -(-height // factor)), max(2, -(-width // factor))
+
+
+class VqganCodec(Codec):
+    id = "vqgan"
+    version = 1
+    media = ("image",)
+    lossless = False
+    description = "VQGAN tokenizer (f16), K-means codebook ladder, learned index prior; extreme rates (<= 0.05 bpp)"
+    options = {
+        "quality": Option(int, len(LADDER), f"codebook rung 1..{len(LADDER)} (K = {', '.join(map(str, LADDER))})",
+                          tuple(range(1, len(LADDER) + 1))),
+        "codebook": Option(int, None, "codebook size K (overrides quality)"),
+        "prior": Option(str, "categorical", "index prior", PRIORS),
+        "weights": Option(str, None, "a taming-transformers VQGAN .ckpt to use instead of the shipped weights"),
+    }
+    decode_options = {
+        "weights": Option(str, None, "the checkpoint the file was compressed with"),
+        "lost_fraction": Option(float, 0.0, "simulate losing this fraction of the indices (restored from neighbours)"),
+        "lost_seed": Option(int, 0, "seed choosing which indices are lost"),
+    }
+
+    def partial(self, options: dict[str, Any]) -> bool:
+        return bool(options.get("lost_fraction"))
+
+    def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
+        import torch
+        import torch.nn.functional as F
+
+        image = media.data
+        gray = image.ndim == 2
+        if gray:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        if image.shape[2] != 3:
+            raise MediaError("vqgan takes RGB or grayscale images (no alpha)")
+        if image.shape[0] * image.shape[1] > MAX_PIXELS:
+            raise MediaError(f"images over {MAX_PIXELS} pixels are not supported")
+        prep = _load(params.get("weights"))
+        k = self._rung(prep, params)
+        f = prep.model.cfg.factor
+        height, width = image.shape[:2]
+        x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0
+        grid = _grid(height, width, f)
+        # pad to the grid (replicating the edge), crop back after synthesis
+        x = F.pad(x, (0, grid[1] * f - width, 0, grid[0] * f - height), mode="replicate")
+        with codec_inference():
+            z = prep.model.encode_latent(x)
+            idx = prep.model.quantize.indices(z, prep.books[k])[0]
+            sink.write(idx.numpy().astype(np.int32).ravel(), _tables(prep, k, params["prior"]))
+            recon = self._synthesise(prep, idx, k, height, width, gray, None)
+        record = {"codebook": k, "prior": params["prior"], "gray": gray}
+        if params.get("weights"):
+            record["user_weights"] = True
+        return EncodeResult(record, prep.sha256, recon)
+
+    def _rung(self, prep: Prepared, params: dict[str, Any]) -> int:
+        k = params.get("codebook")
+        if k is None:  # quality picks a rung of this model's ladder (a user checkpoint has one rung)
+            rungs = sorted(prep.books)
+            k = rungs[min(int(params.get("quality") or len(LADDER)), len(rungs)) - 1]
+            if len(rungs) < len(LADDER):
+                k = rungs[-1]
+        if k not in prep.books:
+            raise MediaError(f"codebook size {k} is not on the ladder {sorted(prep.books)}")
+        return k
+
+    def decode(self, source, header, options) -> Media:
+        import torch
+
+        prep = _load(options.get("weights"))
+        if header.params.get("user_weights") and not options.get("weights"):
+            raise WeightsError("this file was compressed with a user checkpoint: pass it with --weights")
+        if header.weights_sha256 != prep.sha256:
+            raise WeightsError("the file was compressed with other weights than these (sha256 mismatch)")
+        k, prior = header.params.get("codebook"), header.params.get("prior")
+        if k not in prep.books or prior not in PRIORS:
+            raise MediaError(f"invalid codebook {k!r} or prior {prior!r} in the header")
+        shape = header.shape
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape \
+                or shape[0] * shape[1] > MAX_PIXELS:
+            raise MediaError(f"vqgan cannot produce an image of shape {shape}")
+        fraction = float(options.get("lost_fraction") or 0.0)
+        if not 0.0 <= fraction <= 1.0:
+            raise MediaError("lost_fraction must be between 0 and 1")
+        f = prep.model.cfg.factor
+        height, width = shape[:2]
+        grid = _grid(height, width, f)
+        values = source.read(_tables(prep, k, prior), count=grid[0] * grid[1])
+        if values.min() < 0 or values.max() >= k:
+            raise MediaError("decoded index out of range")
+        idx = torch.from_numpy(values.astype(np.int64)).view(grid)
+        mask = lost_mask(grid, fraction, int(options.get("lost_seed") or 0)) if fraction > 0 else None
+        with codec_inference():
+            return self._synthesise(prep, idx, k, height, width, len(shape) == 2, mask)
+
+    def _synthesise(self, prep: Prepared, idx, k: int, height: int, width: int, gray: bool,
+                    mask: np.ndarray | None) -> Media:
+        import torch
+
+        zq = prep.model.quantize.lookup(idx[None], prep.books[k])
+        if mask is not None:
+            zq = restore(zq, mask)
+        x_hat = prep.model.decode_latent(zq)[0, :, :height, :width]
+        pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        if gray:
+            pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)
+        return Media("image", np.ascontiguousarray(pixels))

@@ -1,0 +1,59 @@
+"""Measurements the image bench does not make: bits per index of each prior and quality versus lost indices.
+
+`python -m rcodec.plugins.vqgan.evaluate DATASET [LIMIT]` prints one JSON object."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def evaluate(dataset: Path, limit: int = 24, fractions=(0.0, 0.1, 0.2, 0.3)) -> dict:
+    from PIL import Image
+
+    import rcodec
+    from rcodec.bench.image import ms_ssim, psnr
+
+    from .codec import _load
+    from .export import LADDER
+
+    files = sorted(p for p in dataset.iterdir() if p.suffix.lower() == ".png")[:limit]
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    prep = _load(None)
+    f = prep.model.cfg.factor
+    from .codec import _grid
+    out: dict = {"images": len(images), "bits_per_index": {}, "lost": {}, "command": "python -m " + " ".join(
+        ["rcodec.plugins.vqgan.evaluate"] + sys.argv[1:])}
+    for k in LADDER:
+        row = {}
+        for prior in ("uniform", "categorical"):
+            bits = indices = 0
+            for img in images:
+                n = int(np.prod(_grid(img.shape[0], img.shape[1], f))) - 4
+                empty = len(rcodec.encode(img[:1, :1], codec="vqgan", codebook=k, prior=prior))  # header + 4 indices
+                data = rcodec.encode(img, codec="vqgan", codebook=k, prior=prior)
+                bits += 8 * (len(data) - empty)
+                indices += n
+            row[prior] = round(bits / indices, 4)
+        out["bits_per_index"][k] = row
+    top = LADDER[-1]
+    for fraction in fractions:
+        ps, ms, times = [], [], []
+        for img in images:
+            data = rcodec.encode(img, codec="vqgan", codebook=top)
+            t0 = time.perf_counter()
+            dec = rcodec.decode(data, lost_fraction=fraction, lost_seed=0)
+            times.append(time.perf_counter() - t0)
+            ps.append(psnr(img, dec))
+            ms.append(ms_ssim(img, dec))
+        out["lost"][fraction] = {"psnr": round(float(np.mean(ps)), 3), "ms_ssim": round(float(np.mean(ms)), 4),
+                                 "decode_s": round(float(np.mean(times)), 3)}
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(evaluate(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 24), indent=1))

@@ -1,0 +1,149 @@
+"""vqgan codec: taming checkpoint layout, pad/crop to the grid, lost-index restoration, ladder, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import rcodec
+from rcodec import WeightsError
+
+torch = pytest.importorskip("torch")
+
+from rcodec.plugins.vqgan.ladder import build_ladder  # noqa: E402
+from rcodec.plugins.vqgan.model import VqganConfig, VQModel, infer_config, load_state  # noqa: E402
+
+TINY = VqganConfig(ch=32, ch_mult=(1, 1, 2), num_res_blocks=1, attn_resolutions=(64,), z_channels=32,
+                   embed_dim=16, n_embed=64)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A small checkpoint in the real taming layout: `state_dict` with model keys plus discriminator `loss.*` keys."""
+    torch.manual_seed(0)
+    model = VQModel(TINY)
+    state = dict(model.state_dict())
+    state["loss.discriminator.main.0.weight"] = torch.zeros(64, 3, 4, 4)
+    state["loss.logvar"] = torch.zeros(())
+    path = tmp_path_factory.mktemp("taming") / "last.ckpt"
+    torch.save({"epoch": 1, "global_step": 10, "state_dict": state}, path)
+    return path
+
+
+def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx * 255 // max(w - 1, 1), yy * 255 // max(h - 1, 1), (xx + yy) % 256], axis=2)
+    return np.clip(img + rng.integers(-8, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_taming_key_layout_and_config_inference(ckpt):
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    for key in ("encoder.down.0.block.0.norm1.weight", "encoder.down.0.downsample.conv.weight",
+                "encoder.down.2.attn.0.q.weight", "encoder.mid.attn_1.proj_out.weight",
+                "encoder.mid.block_2.conv2.bias", "decoder.up.1.upsample.conv.weight",
+                "decoder.up.2.block.1.conv1.weight", "decoder.up.2.attn.1.k.weight",
+                "decoder.up.1.block.0.nin_shortcut.weight", "quant_conv.weight", "post_quant_conv.bias",
+                "quantize.embedding.weight"):
+        assert key in state, key
+    cfg = infer_config({k: v for k, v in state.items() if not k.startswith("loss.")})
+    assert (cfg.ch, cfg.ch_mult, cfg.num_res_blocks, cfg.attn_resolutions) == (32, (1, 1, 2), 1, (64,))
+    assert (cfg.z_channels, cfg.embed_dim, cfg.n_embed, cfg.factor) == (32, 16, 64, 4)
+    model = load_state(state)  # loss.* keys are ignored, the rest must match exactly
+    assert torch.equal(model.quantize.embedding.weight, state["quantize.embedding.weight"])
+    broken = dict(state)
+    broken.pop("decoder.conv_out.bias")
+    with pytest.raises(RuntimeError):
+        load_state(broken, cfg)
+
+
+def test_roundtrip_pads_to_grid_and_crops_back(ckpt):
+    img = _image(37, 50)  # not a multiple of 4: padded to 40x52 (a 10x13 grid), cropped back
+    data = rcodec.encode(img, codec="vqgan", weights=str(ckpt))
+    info = rcodec.info(data)
+    assert info["params"]["codebook"] == 64 and info["params"]["prior"] == "categorical"
+    # 130 indices vs the 2x2 minimum grid of a 1x1 image: 126 more indices at log2(64) = 6 bits each (a foreign
+    # checkpoint's prior is uniform)
+    tiny = rcodec.encode(img[:1, :1], codec="vqgan", weights=str(ckpt))
+    assert rcodec.decode(tiny, weights=str(ckpt)).shape == (1, 1, 3)
+    assert abs(8 * (len(data) - len(tiny)) / 126 - 6) < 0.3
+    out = rcodec.decode(data, weights=str(ckpt))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    with pytest.raises(WeightsError):
+        rcodec.decode(data)  # a file made with a user checkpoint needs it back
+
+
+def test_decode_is_thread_independent(ckpt):
+    data = rcodec.encode(_image(32, 48, 1), codec="vqgan", weights=str(ckpt))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = rcodec.decode(data, weights=str(ckpt))
+        torch.set_num_threads(2)
+        two = rcodec.decode(data, weights=str(ckpt))
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(one, two)
+
+
+def test_lost_indices_are_restored(ckpt):
+    from rcodec.plugins.vqgan.codec import lost_mask, restore
+
+    mask = lost_mask((10, 13), 0.2, seed=3)
+    assert mask.sum() == 26 and np.array_equal(mask, lost_mask((10, 13), 0.2, seed=3))
+    z = torch.randn(1, 4, 10, 13)
+    filled = restore(z, mask)
+    assert torch.equal(filled[..., ~torch.from_numpy(mask)], z[..., ~torch.from_numpy(mask)])
+    assert torch.isfinite(filled).all() and not torch.equal(filled, z * torch.from_numpy(~mask))
+    data = rcodec.encode(_image(40, 52, 2), codec="vqgan", weights=str(ckpt))
+    clean = rcodec.decode(data, weights=str(ckpt))
+    lossy = rcodec.decode(data, weights=str(ckpt), lost_fraction=0.3, lost_seed=1)
+    assert lossy.shape == clean.shape and not np.array_equal(lossy, clean)
+    assert np.array_equal(lossy, rcodec.decode(data, weights=str(ckpt), lost_fraction=0.3, lost_seed=1))
+    with pytest.raises(rcodec.RcodecError):
+        rcodec.decode(data, weights=str(ckpt), lost_fraction=1.5)
+
+
+def test_ladder_kmeans_and_integer_priors():
+    torch.manual_seed(0)
+    codebook = torch.randn(128, 8)
+    latents = codebook[torch.randint(0, 128, (2000,))] + 0.05 * torch.randn(2000, 8)
+    books, freqs = build_ladder(codebook, latents, (8, 16, 64, 128))
+    assert {k: tuple(v.shape) for k, v in books.items()} == {8: (8, 8), 16: (16, 8), 64: (64, 8), 128: (128, 8)}
+    for k, f in freqs.items():
+        assert f.dtype == np.int64 and len(f) == k and f.min() >= 1 and f.sum() == 1 << 16
+    again_books, again_freqs = build_ladder(codebook, latents, (8, 16, 64, 128))
+    assert all(np.array_equal(freqs[k], again_freqs[k]) for k in freqs)
+    # a finer codebook must represent the latents better
+    err = {k: torch.cdist(latents, b).min(1).values.pow(2).mean().item() for k, b in books.items()}
+    assert err[8] > err[16] > err[64] > err[128]
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError):
+        rcodec.encode(_image(16, 16), codec="vqgan", weights=str(junk))
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"conv.weight": torch.zeros(1)}}, foreign)
+    with pytest.raises(WeightsError):
+        rcodec.encode(_image(16, 16), codec="vqgan", weights=str(foreign))
+
+
+def test_shipped_weights_roundtrip_and_rungs():
+    from rcodec.plugins.vqgan.export import WEIGHTS_DIR
+
+    manifest = WEIGHTS_DIR / "WEIGHTS.json"
+    if not manifest.exists():
+        pytest.skip("no shipped vqgan weights")
+    entry = json.loads(manifest.read_text())["vqgan.pt"]
+    img = _image(64, 96, 4)
+    sizes = []
+    for quality in range(1, len(entry["ladder"]) + 1):
+        data = rcodec.encode(img, codec="vqgan", quality=quality)
+        assert rcodec.info(data)["params"]["codebook"] == entry["ladder"][quality - 1]
+        assert rcodec.decode(data).shape == img.shape
+        sizes.append(len(data))
+    assert sizes[0] < sizes[-1]
