@@ -163,3 +163,24 @@ def test_rcodec_test_reports_lossy_output_mismatch_without_failing(crops, tmp_pa
         assert result.exit_code == expected_exit, result.output
         if codec == "hyperprior":
             assert "OK" in result.output and "differ" in result.output
+
+
+def test_fast_synthesis_is_the_same_map_as_the_transposed_convolutions():
+    import torch
+
+    from rcodec.plugins.hyperprior.fast_synthesis import SubPixelConv, fast_synthesis
+
+    torch.manual_seed(0)
+    for c_in, c_out in ((8, 5), (3, 16)):
+        deconv = torch.nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
+        x = torch.randn(1, c_in, 7, 9)
+        with torch.no_grad():
+            assert torch.allclose(SubPixelConv(deconv)(x), deconv(x), atol=1e-5)
+    other = torch.nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1)  # not the 5x5/2 form
+    net = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 4, 5, 2, 2, 1), torch.nn.ReLU(), other)
+    fast = fast_synthesis(net)
+    kinds = [type(m).__name__ for m in fast.inner]
+    assert kinds == ["SubPixelConv", "ReLU", "ConvTranspose2d"]
+    x = torch.randn(1, 4, 6, 5)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), net(x), atol=1e-5)

@@ -117,7 +117,7 @@ class _LearnedImageCodec(Codec):
     def _synthesise(self, model, y_hat, q: int, height: int, width: int, gray: bool) -> Media:
         import torch
 
-        x_hat = model.g_s(model.inverse_gain(y_hat, q))[0, :, :height, :width]
+        x_hat = model.synthesis(y_hat, q)[0, :, :height, :width]
         pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
         if gray:
             pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)
@@ -126,7 +126,7 @@ class _LearnedImageCodec(Codec):
 
 class FactorizedCodec(_LearnedImageCodec):
     id = "factorized"
-    version = 1
+    version = 2
     arch = "factorized"
     description = "learned transform + factorized prior (Balle et al. 2018), variable rate"
 
@@ -147,7 +147,7 @@ class FactorizedCodec(_LearnedImageCodec):
 
 class HyperpriorCodec(_LearnedImageCodec):
     id = "hyperprior"
-    version = 1
+    version = 2
     arch = "hyperprior"
     multiple = 64
     description = "learned transform + mean-scale hyperprior (Minnen et al. 2018), variable rate, integer entropy path"

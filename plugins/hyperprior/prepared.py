@@ -17,6 +17,7 @@ from rcodec.entropy import CdfTables
 from rcodec.weights import sha256_file, verify
 
 from . import fixed_point, tables
+from .fast_synthesis import fast_synthesis
 from .fixed_point import ACT_BITS, IntegerLayer
 
 EXPORT_FORMAT = 1
@@ -41,12 +42,21 @@ class PreparedModel:
     y_tables: CdfTables | None = None
     thresholds: Tensor | None = None
     z_limit: int = fixed_point.Z_LIMIT  # |z_hat| bound: the fixed-point hyper synthesis is exact within it
+    g_s_coding: torch.nn.Module | None = None  # g_s in its fast coding form; built from g_s when not given
+
+    def __post_init__(self) -> None:
+        if self.g_s_coding is None:
+            self.g_s_coding = fast_synthesis(self.g_s)
 
     def gain(self, y: Tensor, quality: int) -> Tensor:
         return y if self.y_gain is None else y * self.y_gain[quality].view(1, -1, 1, 1)
 
     def inverse_gain(self, y: Tensor, quality: int) -> Tensor:
         return y if self.y_inverse_gain is None else y * self.y_inverse_gain[quality].view(1, -1, 1, 1)
+
+    def synthesis(self, y_hat: Tensor, quality: int) -> Tensor:
+        """Decoded latents to the image in [0, 1]-ish floats, as every decoder computes it (`g_s_coding`)."""
+        return self.g_s_coding(self.inverse_gain(y_hat, quality))
 
     def hyper_synthesis(self, z_hat: Tensor, quality: int) -> Tensor:
         """The fixed-point hyper synthesis output (scales, then means if any), in units of 2**-ACT_BITS."""

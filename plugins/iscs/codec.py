@@ -77,7 +77,7 @@ def mask_channels(mask: bytes, channels: int) -> np.ndarray:
 
 class HyperpriorIscsCodec(Codec):
     id = "hyperprior-iscs"
-    version = 1
+    version = 2
     media = ("image",)
     lossless = False
     description = "hyperprior with ISCS channel groups: Core and Auxiliary slices, parallel and progressive decode"
@@ -246,7 +246,7 @@ def _synthesise(model, y_hat: np.ndarray, q: int, height: int, width: int, gray:
     import torch
 
     y_hat = torch.from_numpy(y_hat.astype(np.float32))[None]
-    x_hat = model.g_s(model.inverse_gain(y_hat, q))[0, :, :height, :width]
+    x_hat = model.synthesis(y_hat, q)[0, :, :height, :width]
     pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
     if gray:
         pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)
