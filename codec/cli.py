@@ -96,13 +96,15 @@ def cli() -> None:
 @click.option("--codec", "codec_id", default=None, help="Codec id (see `rcodec codecs`); default: lossless.")
 @click.option("-q", "--quality", type=int, default=None, help="Rate point of a lossy codec (higher: better, larger).")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter; repeatable.")
+@click.option("--target-psnr", type=float, default=None, help="Quality target in dB, for codecs that take one.")
 @click.option("--coder", default=None, help="Entropy coder backend (rans, ans, range); default: the fastest one.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Use this checkpoint instead of the codec's shipped weights (e.g. a CompressAI zoo file).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output; allow binary output to a terminal.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output; keep the input.")
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the input after successful compression.")
-def compress(inputs, output, codec_id, quality, params, coder, weights, force, to_stdout, remove_source) -> None:
+def compress(inputs, output, codec_id, quality, params, target_psnr, coder, weights, force, to_stdout,
+             remove_source) -> None:
     """Compress image or audio files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
     from . import media as media_mod
     from .fileio import check_output
@@ -113,6 +115,8 @@ def compress(inputs, output, codec_id, quality, params, coder, weights, force, t
     codec_params = _parse_params(params)
     if quality is not None:
         codec_params["quality"] = quality
+    if target_psnr is not None:
+        codec_params["target_psnr"] = target_psnr
     if weights is not None:
         codec_params["weights"] = weights
 

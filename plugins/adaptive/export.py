@@ -1,0 +1,151 @@
+"""Export the shipped weights: fp16 model, the KARL head calibrated on true rollout curves, and the integer priors
+(token symbols per position and dimension; tile lengths given the previous tile's) counted on training tiles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from rcodec.weights import sha256_file
+
+from .codec import TARGETS, WEIGHTS_DIR, WEIGHTS_NAME
+
+PRECISION = 16
+
+
+def normalize_counts(counts: np.ndarray, precision: int = PRECISION) -> np.ndarray:
+    """Integer counts (rows) -> integer frequencies, each >= 1, each row summing to 2**precision; integers only,
+    so the tables never depend on float rounding."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = 1 << precision
+    n = counts.shape[1]
+    sums = np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    freqs = 1 + counts * (total - n) // sums
+    rest = total - freqs.sum(axis=1)
+    freqs[np.arange(len(freqs)), counts.argmax(axis=1)] += rest
+    return freqs
+
+
+def calibration_tiles(data: Path, crop: int = 256, seed: int = 0) -> np.ndarray:
+    """One crop (raster order of 32x32 tiles kept) per training photo, (images, crop, crop, 3) uint8."""
+    from .training import load_images
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for img in load_images(data):
+        c = min(crop, img.shape[0], img.shape[1]) // 32 * 32
+        if c < crop:
+            continue
+        y, x = rng.integers(img.shape[0] - c + 1), rng.integers(img.shape[1] - c + 1)
+        out.append(img[y:y + c, x:x + c])
+    return np.stack(out)
+
+
+def rollout_curves(model, tiles):
+    """Codes, pooled features and the true PSNR of every ladder length for each tile."""
+    import torch
+
+    from .codec import _psnr
+
+    codes, pooled, curves = [], [], []
+    with torch.no_grad():
+        for s in range(0, len(tiles), 256):
+            x = tiles[s:s + 256]
+            z, p = model.encode(x)
+            q = model.fsq.dequantize(model.fsq.indices(z))
+            curves.append(torch.stack([_psnr(model.decode(q, torch.full((len(x),), k)), x)
+                                       for k in model.cfg.ladder], dim=1))
+            codes.append(model.fsq.indices(z))
+            pooled.append(p)
+    return torch.cat(codes), torch.cat(pooled), torch.cat(curves)
+
+
+def fit_head(model, pooled, curves, steps: int = 1500, log: Callable[[str], None] = print) -> None:
+    """Fit the KARL quality head to the measured rollout curves (capped at 50 dB, where flat tiles saturate)."""
+    import torch
+    import torch.nn.functional as F
+
+    target = curves.clamp(max=50.0)
+    opt = torch.optim.Adam(model.karl.parameters(), lr=3e-3)
+    for step in range(steps):
+        loss = F.smooth_l1_loss(model.quality_curve(pooled), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if (step + 1) % 500 == 0:
+            log(json.dumps({"head_step": step + 1, "l1": round(loss.item(), 3)}))
+
+
+def choices_for(curves, target: float):
+    ok = curves >= target
+    ok[:, -1] = True
+    return ok.long().argmax(dim=1)
+
+
+def export(checkpoint: Path, data: Path, command: str, out_dir: Path = WEIGHTS_DIR,
+           log: Callable[[str], None] = print, max_images: int = 0) -> dict:
+    import torch
+
+    from .model import AdaptiveConfig, AdaptiveTokenizer
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = AdaptiveConfig.from_dict(state["config"])
+    model = AdaptiveTokenizer(cfg)
+    # calibrate with the fp16-rounded weights that ship
+    model.load_state_dict({k: v.half().float() for k, v in state["model"].items()})
+    model.eval()
+    crops = calibration_tiles(data)
+    if max_images:
+        crops = crops[:max_images]
+    per_image = (crops.shape[1] // cfg.tile) ** 2
+    from .codec import _tiles
+
+    tiles = torch.cat([_tiles(c, cfg.tile) for c in crops])
+    codes, pooled, curves = rollout_curves(model, tiles)
+    log(json.dumps({"calibration_tiles": len(tiles), "mean_psnr_per_length": [round(v, 2) for v in
+                                                                             curves.mean(0).tolist()]}))
+    with torch.enable_grad():
+        fit_head(model, pooled.detach(), curves.detach(), log=log)
+    for p in model.karl.parameters():  # round the head as it ships
+        p.data = p.data.half().float()
+    rungs = len(cfg.ladder)
+    agree = {}
+    count_counts = np.zeros((rungs + 1, rungs), np.int64)
+    with torch.no_grad():
+        pred = model.quality_curve(pooled)
+    for t in TARGETS:
+        alit = choices_for(curves, t).numpy()
+        karl = choices_for(pred, t).numpy()
+        agree[str(t)] = round(float(np.mean(np.abs(alit - karl) <= 1)), 3)
+        for img in alit.reshape(-1, per_image):
+            prev = rungs
+            for v in img:
+                count_counts[prev, v] += 1
+                prev = v
+    log(json.dumps({"karl_within_one_step_of_alit": agree}))
+    c = len(cfg.levels)
+    flat = codes.reshape(len(codes), cfg.max_tokens * c).numpy()
+    token_counts = np.stack([np.bincount(flat[:, j], minlength=max(cfg.levels)) for j in range(flat.shape[1])])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / WEIGHTS_NAME
+    payload = {"config": cfg.to_dict(),
+               # half precision keeps the file small; loading converts back to float32
+               "state_dict": {k: v.half() for k, v in model.state_dict().items()},
+               "token_freqs": torch.from_numpy(normalize_counts(token_counts)),
+               "count_freqs": torch.from_numpy(normalize_counts(count_counts))}
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    entry = {"sha256": sha256_file(path), "bytes": path.stat().st_size, "steps": state["step"],
+             "config": cfg.to_dict(), "calibration": {"tiles": len(tiles), "karl_within_one_step": agree},
+             "command": command}
+    manifest_path = out_dir / "WEIGHTS.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[WEIGHTS_NAME] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return entry
