@@ -49,19 +49,24 @@ def fit_quality(model, quality: int, images: list[np.ndarray], core_share: float
     tables = model.y_tables
     shift = np.zeros(len(aux), dtype=np.int64)
     before = after = core_bits = 0.0
-    symbols, indexes = [], []
+    symbols, plain, indexes = [], [], []
     for r, idx in data:
         prediction = conditional.predicted_shift(weights, np.round(r[core]))
         symbols.append(np.round(r[aux] - prediction).reshape(len(aux), -1))
+        plain.append(np.round(r[aux]).reshape(len(aux), -1))
         indexes.append(idx[aux].reshape(len(aux), -1))
         before += tables.information_bits(np.round(r[aux]), idx[aux])
         core_bits += tables.information_bits(np.round(r[core]), idx[core])
-    symbols, indexes = np.concatenate(symbols, 1), np.concatenate(indexes, 1)
+    symbols, plain, indexes = np.concatenate(symbols, 1), np.concatenate(plain, 1), np.concatenate(indexes, 1)
     for a in range(len(aux)):
-        costs = [tables.information_bits(symbols[a], np.clip(indexes[a] + s, 0, tables.count - 1)) for s in SHIFTS]
-        best = int(np.argmin(costs))
-        shift[a] = SHIFTS[best]
-        after += costs[best]
+        # Each channel keeps the mean prediction only where it shortens the code: with a well-trained hyperprior
+        # the linear prediction from the Core can cost more than it saves on some channels.
+        options = [(tables.information_bits(values[a], np.clip(indexes[a] + s, 0, tables.count - 1)), s, predicted)
+                   for predicted, values in ((True, symbols), (False, plain)) for s in SHIFTS]
+        cost, shift[a], predicted = min(options, key=lambda option: option[0])
+        if not predicted:
+            weights[:, a] = 0
+        after += cost
     stats = {"quality": quality + 1, "core_channels": int(core.sum()), "core_bits": core_bits,
              "aux_bits_unconditional": before, "aux_bits_conditional": after,
              "saving_percent": 100 * (before - after) / (before + core_bits)}
