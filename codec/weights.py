@@ -26,3 +26,11 @@ def verify(path: str | os.PathLike, expected_sha256: str) -> str:
     if actual != expected_sha256:
         raise WeightsError(f"{path}: sha256 {actual[:16]}... does not match the recorded {expected_sha256[:16]}...")
     return actual
+
+
+def check_file_weights(header_params: dict, header_sha256: bytes | None, options: dict, loaded_sha256: bytes) -> None:
+    """Refuse to decode a file with weights other than those it was compressed with."""
+    if header_params.get("user_weights") and not options.get("weights"):
+        raise WeightsError("this file was compressed with a user checkpoint: pass it with --weights")
+    if header_sha256 != loaded_sha256:
+        raise WeightsError("the file was compressed with other weights than these (sha256 mismatch)")

@@ -21,6 +21,7 @@ import numpy as np
 from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
+from rcodec.weights import check_file_weights
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_NAME = "adaptive.pt"
@@ -224,10 +225,7 @@ class _AdaptiveBase(Codec):
         import torch
 
         prep = _load(options.get("weights"))
-        if header.params.get("user_weights") and not options.get("weights"):
-            raise WeightsError("this file was compressed with a user weights file: pass it with --weights")
-        if header.weights_sha256 != prep.sha256:
-            raise WeightsError("the file was compressed with other weights than these (sha256 mismatch)")
+        check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         shape = header.shape
         if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape \
                 or shape[0] * shape[1] > MAX_PIXELS:

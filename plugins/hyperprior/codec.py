@@ -12,6 +12,7 @@ import numpy as np
 from rcodec import Codec, EncodeResult, MediaError, Option, WeightsError
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
+from rcodec.weights import check_file_weights
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 QUALITIES = 8
@@ -97,10 +98,7 @@ class _LearnedImageCodec(Codec):
 
     def decode(self, source, header, options) -> Media:
         model = self.model(options.get("weights"))
-        if header.params.get("user_weights") and not options.get("weights"):
-            raise WeightsError("this file was compressed with a user checkpoint: pass it with --weights")
-        if header.weights_sha256 != model.sha256:
-            raise WeightsError("the file was compressed with other weights than these (sha256 mismatch)")
+        check_file_weights(header.params, header.weights_sha256, options, model.sha256)
         quality = header.params.get("quality")
         if not isinstance(quality, int) or not 1 <= quality <= model.qualities:
             raise MediaError(f"invalid quality {quality!r} in the header")

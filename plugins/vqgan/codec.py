@@ -14,6 +14,7 @@ import numpy as np
 from rcodec import Codec, EncodeResult, MediaError, Option, WeightsError
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
+from rcodec.weights import check_file_weights
 
 from .export import LADDER, WEIGHTS_DIR, WEIGHTS_NAME
 
@@ -164,10 +165,7 @@ class VqganCodec(Codec):
         import torch
 
         prep = _load(options.get("weights"))
-        if header.params.get("user_weights") and not options.get("weights"):
-            raise WeightsError("this file was compressed with a user checkpoint: pass it with --weights")
-        if header.weights_sha256 != prep.sha256:
-            raise WeightsError("the file was compressed with other weights than these (sha256 mismatch)")
+        check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         k, prior = header.params.get("codebook"), header.params.get("prior")
         if k not in prep.books or prior not in PRIORS:
             raise MediaError(f"invalid codebook {k!r} or prior {prior!r} in the header")
