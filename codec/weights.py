@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from pathlib import Path
 
 from .errors import WeightsError
 
@@ -34,3 +36,13 @@ def check_file_weights(header_params: dict, header_sha256: bytes | None, options
         raise WeightsError("this file was compressed with a user checkpoint: pass it with --weights")
     if header_sha256 != loaded_sha256:
         raise WeightsError("the file was compressed with other weights than these (sha256 mismatch)")
+
+
+def shipped_weights(folder: Path, name: str, missing_hint: str) -> tuple[Path, str]:
+    """A plugin's shipped weights file, listed in `folder/WEIGHTS.json`, verified: (path, sha256 hex)."""
+    manifest = folder / "WEIGHTS.json"
+    entry = json.loads(manifest.read_text()).get(name) if manifest.exists() else None
+    if entry is None:
+        raise WeightsError(f"no shipped weights {name}; {missing_hint}")
+    path = folder / name
+    return path, verify(path, entry["sha256"])

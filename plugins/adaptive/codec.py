@@ -10,7 +10,6 @@ length (the control). The decoder only reads integers, so its output does not de
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
-from rcodec.weights import check_file_weights
+from rcodec.weights import check_file_weights, shipped_weights
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_NAME = "adaptive.pt"
@@ -43,7 +42,7 @@ class Prepared:
 def _load(weights: str | None) -> Prepared:
     import torch
 
-    from rcodec.weights import sha256_file, verify
+    from rcodec.weights import sha256_file
 
     from .model import AdaptiveConfig, AdaptiveTokenizer
 
@@ -51,12 +50,7 @@ def _load(weights: str | None) -> Prepared:
         path = Path(weights)
         sha = sha256_file(path)
     else:
-        manifest = WEIGHTS_DIR / "WEIGHTS.json"
-        entry = json.loads(manifest.read_text()).get(WEIGHTS_NAME) if manifest.exists() else None
-        if entry is None:
-            raise WeightsError("no shipped adaptive weights; train them with `rcodec train adaptive --export`")
-        path = WEIGHTS_DIR / WEIGHTS_NAME
-        sha = verify(path, entry["sha256"])
+        path, sha = shipped_weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train adaptive --export`")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         cfg = AdaptiveConfig.from_dict(payload["config"])

@@ -3,7 +3,6 @@ prior; the codebook size (the rate) comes from a K-means ladder; lost indices ca
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -11,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, MediaError, Option, WeightsError
+from rcodec import Codec, EncodeResult, MediaError, Option
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
-from rcodec.weights import check_file_weights
+from rcodec.weights import check_file_weights, shipped_weights
 
 from .export import LADDER, WEIGHTS_DIR, WEIGHTS_NAME
 
@@ -40,14 +39,8 @@ def _load(weights: str | None) -> Prepared:
         from .taming import load_taming_checkpoint
 
         return load_taming_checkpoint(Path(weights))
-    manifest_path = WEIGHTS_DIR / "WEIGHTS.json"
-    entry = json.loads(manifest_path.read_text()).get(WEIGHTS_NAME) if manifest_path.exists() else None
-    if entry is None:
-        raise WeightsError("no shipped vqgan weights; train them with `rcodec train vqgan` or pass --weights PATH")
-    from rcodec.weights import verify
-
-    path = WEIGHTS_DIR / WEIGHTS_NAME
-    sha = verify(path, entry["sha256"])
+    path, sha = shipped_weights(WEIGHTS_DIR, WEIGHTS_NAME,
+                                "train them with `rcodec train vqgan` or pass --weights PATH")
     payload = torch.load(path, map_location="cpu", weights_only=True)
     cfg = VqganConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
     model = load_state({k: v.float() for k, v in payload["state_dict"].items()}, cfg)
