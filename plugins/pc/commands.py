@@ -16,6 +16,15 @@ def _command_line() -> str:
     return "rcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def _manifest_entry(path: Path) -> dict | None:
+    from .weights import MANIFEST, sha256_file
+
+    entry = json.loads(MANIFEST.read_text()).get(path.name) if MANIFEST.exists() else None
+    if entry is None or entry["sha256"] != sha256_file(path):
+        return None
+    return entry
+
+
 def register_train(group) -> None:
     @group.command(name="pc")
     @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
@@ -30,9 +39,12 @@ def register_train(group) -> None:
                   help="Pixel values are binned into this many ranges to learn the Chow-Liu tree.")
     @click.option("--threads", type=int, default=1, show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="Continue EM from these pc-mnist weights (their tree and k; --hidden and --mi-bins unused).")
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help=f"Weights file to write (default: the shipped {WEIGHTS_NAME}, recorded in WEIGHTS.json).")
-    def train_pc(data, hidden, epochs, batch, step_start, step_end, pseudocount, mi_bins, threads, seed, out) -> None:
+    def train_pc(data, hidden, epochs, batch, step_start, step_end, pseudocount, mi_bins, threads, seed, init,
+                 out) -> None:
         """Learn an HCLT on the MNIST training images (the last 5,000 held out) and write the pc-mnist weights."""
         import torch
 
@@ -41,7 +53,9 @@ def register_train(group) -> None:
 
         cfg = TrainConfig(data=str(data or default_folder()), hidden=hidden, epochs=epochs, batch=batch,
                           step_start=step_start, step_end=step_end, pseudocount=pseudocount, mi_bins=mi_bins,
-                          threads=threads, seed=seed)
+                          threads=threads, seed=seed, init=init)
+        # A continued run keeps the manifest entry of the weights it started from, so the chain stays reproducible.
+        previous = _manifest_entry(Path(init)) if init else None
         state, curve = train(cfg, log=lambda line: click.echo(line, err=True))
         path = out or WEIGHTS_DIR / WEIGHTS_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +63,7 @@ def register_train(group) -> None:
         torch.save(state, tmp)
         tmp.replace(path)
         if out is None:
-            entry = record_weights(path, _command_line(), curve)
+            entry = record_weights(path, _command_line(), curve, previous)
             click.echo(f"wrote {path} sha256 {entry['sha256']}")
         else:
             click.echo(f"wrote {path}")

@@ -31,6 +31,7 @@ class TrainConfig:
     mi_bins: int = 2  # pixel values binned into this many equal ranges for the mutual information
     threads: int = 1
     seed: int = 0
+    init: str | None = None  # continue EM from these exported weights (their tree and k) instead of a fresh model
 
 
 def bits_per_dim(model, images: np.ndarray, batch: int = 1000) -> float:
@@ -55,14 +56,20 @@ def train(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[dict, list[dict
     torch.set_num_threads(cfg.threads)
     images = load_images(Path(cfg.data) / TRAIN_FILE).reshape(-1, 28 * 28)
     train_set, valid = images[: len(images) - cfg.validation], images[len(images) - cfg.validation :]
-    t0 = time.time()
-    # Mutual information of binned pixel values (2 bins: ink or not).
-    binned = (train_set[: cfg.structure_images].astype(np.int64) * cfg.mi_bins // 256).astype(np.uint8)
-    tree = chow_liu_tree(binned, cfg.mi_bins)
-    log(f"Chow-Liu tree: {tree.size} variables, height {int(tree.depth().max())} ({time.time() - t0:.1f}s)")
-    model = HCLT(tree, cfg.hidden)
-    hist = np.stack([np.bincount(train_set[:, v], minlength=256) for v in range(tree.size)]) + 0.1
-    model.randomize(torch.Generator().manual_seed(cfg.seed), torch.as_tensor(hist / hist.sum(1, keepdims=True)).float())
+    if cfg.init:
+        model = HCLT.from_export(torch.load(cfg.init, weights_only=True))
+        tree = model.tree
+        log(f"continuing from {cfg.init}: k = {model.hidden}, tree height {int(tree.depth().max())}")
+    else:
+        t0 = time.time()
+        # Mutual information of binned pixel values (2 bins: ink or not).
+        binned = (train_set[: cfg.structure_images].astype(np.int64) * cfg.mi_bins // 256).astype(np.uint8)
+        tree = chow_liu_tree(binned, cfg.mi_bins)
+        log(f"Chow-Liu tree: {tree.size} variables, height {int(tree.depth().max())} ({time.time() - t0:.1f}s)")
+        model = HCLT(tree, cfg.hidden)
+        hist = np.stack([np.bincount(train_set[:, v], minlength=256) for v in range(tree.size)]) + 0.1
+        leaf_init = torch.as_tensor(hist / hist.sum(1, keepdims=True)).float()
+        model.randomize(torch.Generator().manual_seed(cfg.seed), leaf_init)
     rng = np.random.default_rng(cfg.seed)
     batches = len(train_set) // cfg.batch
     total_steps, step_no = cfg.epochs * batches, 0

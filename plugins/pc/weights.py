@@ -13,11 +13,14 @@ WEIGHTS_NAME = "pc_mnist.pt"
 MANIFEST = WEIGHTS_DIR / "WEIGHTS.json"
 
 
-def record_weights(path: Path, command: str, curve: list[dict]) -> dict:
-    """Write the weights file's sha256, size, producing command and learning curve into WEIGHTS.json."""
+def record_weights(path: Path, command: str, curve: list[dict], continued_from: dict | None = None) -> dict:
+    """Write the weights file's sha256, size, producing command and learning curve into WEIGHTS.json; a run that
+    continued from earlier weights (`--init`) also records their entry."""
     manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
     manifest[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, "command": command,
                            "curve": curve}
+    if continued_from is not None:
+        manifest[path.name]["continued_from"] = continued_from
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest[path.name]
 
