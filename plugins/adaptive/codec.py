@@ -87,6 +87,17 @@ def _tiles(image: np.ndarray, tile: int):
     return torch.from_numpy(np.ascontiguousarray(t)).float() / 255.0
 
 
+def _real_pixels(height: int, width: int, tile: int):
+    """(N, 1, tile, tile) float mask of the tiles' pixels that lie inside the image (not edge padding)."""
+    import torch
+
+    gh, gw = _grid(height, width, tile)
+    inside = np.zeros((gh * tile, gw * tile), np.float32)
+    inside[:height, :width] = 1
+    t = inside.reshape(gh, tile, gw, tile).transpose(0, 2, 1, 3).reshape(gh * gw, 1, tile, tile)
+    return torch.from_numpy(np.ascontiguousarray(t))
+
+
 def _untile(tiles, height: int, width: int, tile: int) -> np.ndarray:
     import torch
 
@@ -136,7 +147,9 @@ class _AdaptiveBase(Codec):
     options = {
         "quality": Option(int, 4, "target PSNR 1..7 = " + ", ".join(f"{t:g}" for t in TARGETS) + " dB",
                           tuple(range(1, len(TARGETS) + 1))),
-        "target_psnr": Option(float, None, "per-tile target PSNR in dB (overrides quality)"),
+        "target_psnr": Option(float, None, "target PSNR in dB (overrides quality)"),
+        "allocation": Option(str, "tile", "what must reach the target: every 'tile', or the 'image' as a whole with "
+                             "the fewest bits (rate-distortion allocation across tiles)", ("tile", "image")),
         "fixed_tokens": Option(int, None, "give every tile this many tokens (a ladder length; the control)"),
         "weights": Option(str, None, "a weights file from `rcodec train adaptive --export` instead of the shipped"),
     }
@@ -170,6 +183,35 @@ class _AdaptiveBase(Codec):
                 break
         return choice, recon
 
+    def _allocate_image(self, prep: Prepared, x, target: float, height: int, width: int):
+        """Ladder index per tile (int64 tensor) for the whole image to reach `target` dB with the fewest bits
+        (`allocation.allocate`). ALIT measures every tile's error at every length by decoding it; KARL takes the
+        errors its quality head predicts, in the same single pass as before."""
+        import torch
+
+        from .allocation import allocate, prefix_bits, token_bits
+
+        model, cfg = prep.model, prep.model.cfg
+        real = _real_pixels(height, width, cfg.tile)  # (n, 1, tile, tile): 1 inside the image, 0 in the padding
+        sse, bits = [], []
+        for s in range(0, x.shape[0], CHUNK):
+            xc, mask = x[s:s + CHUNK], real[s:s + CHUNK]
+            codes, pooled = model.encode(xc)
+            idx = model.fsq.indices(codes)
+            bits.append(prefix_bits(token_bits(idx.numpy(), prep.token_freqs, len(cfg.levels)), cfg.ladder))
+            if self.mode == "karl":
+                mse = torch.pow(10.0, -model.quality_curve(pooled) / 10)  # predicted, per tile
+                sse.append((mse * 3 * mask.flatten(1).sum(1, keepdim=True)).double().numpy())
+                continue
+            q = model.fsq.dequantize(idx)
+            rows = []
+            for k in cfg.ladder:
+                out = torch.round(model.decode(q, torch.full((len(xc),), k)).clamp(0, 1) * 255) / 255
+                rows.append((((out - xc) ** 2) * mask).flatten(1).sum(1).double())
+            sse.append(torch.stack(rows, 1).numpy())
+        budget = 3 * height * width * 10 ** (-target / 10)
+        return torch.from_numpy(allocate(np.concatenate(sse), np.concatenate(bits), budget)).long()
+
     def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
         import torch
 
@@ -184,14 +226,23 @@ class _AdaptiveBase(Codec):
         if fixed is not None and fixed not in cfg.ladder:
             raise UnsupportedError(f"fixed_tokens must be one of {list(cfg.ladder)}, got {fixed}")
         target = _target(params) if fixed is None else None
+        allocation = params.get("allocation") or "tile"
+        if allocation not in ("tile", "image"):
+            raise UnsupportedError(f"allocation must be 'tile' or 'image', got {allocation!r}")
         height, width = image.shape[:2]
         x = _tiles(image, cfg.tile)
         choices, symbols, recons = [], [], []
         with codec_inference():
+            image_choice = None
+            if target is not None and allocation == "image":
+                image_choice = self._allocate_image(prep, x, target, height, width)
             for s in range(0, x.shape[0], CHUNK):
                 xc = x[s:s + CHUNK]
                 codes, pooled = prep.model.encode(xc)
-                choice, recon = self._choose(prep, xc, codes, pooled, target, fixed)
+                if image_choice is not None:
+                    choice, recon = image_choice[s:s + CHUNK], None
+                else:
+                    choice, recon = self._choose(prep, xc, codes, pooled, target, fixed)
                 idx = prep.model.fsq.indices(codes)
                 counts = torch.tensor(cfg.ladder)[choice]
                 if recon is None:
@@ -211,6 +262,7 @@ class _AdaptiveBase(Codec):
         record: dict[str, Any] = {"gray": gray, "tokens": int(np.asarray(cfg.ladder)[choice].sum())}
         if target is not None:
             record["target_psnr"] = target
+            record["allocation"] = allocation
         if params.get("weights"):
             record["user_weights"] = True
         return EncodeResult(record, prep.sha256, Media("image", pixels))
