@@ -60,16 +60,16 @@ def test_decode_is_identical_across_threads_and_processes(crops, tmp_path):
     _assert_same_pixels_across_threads_and_processes(CODEC, enumerate(crops[1:]), tmp_path, process_threads=2)
 
 
-def test_slices_cost_little_at_equal_quality():
-    # Measured with the shipped weights: the Core/Auxiliary slices with channel-conditional parameters code within
-    # a few percent of the plain hyperprior (stream overheads against a small conditioning gain).
+def test_conditioning_saves_bits_at_equal_quality():
+    # Kodak kodim23 is never used to fit the predictors. With the shipped weights the checkerboard and channel
+    # conditioning save 5% of the bytes at quality 2 and 2% at quality 6 here; a broken predictor costs bytes.
     image = np.ascontiguousarray(np.asarray(Image.open(KODAK[22]))[64:448, 128:640])
-    for q in (2, 6):
+    for q, most in ((2, 0.97), (6, 0.995)):
         plain = rcodec.encode(image, codec="hyperprior", quality=q)
         sliced = rcodec.encode(image, codec=CODEC, quality=q)
         assert read(sliced).header.params["conditional"]
-        assert len(sliced) < 1.04 * len(plain)
-        assert abs(_psnr(rcodec.decode(sliced), image) - _psnr(rcodec.decode(plain), image)) < 0.2
+        assert len(sliced) < most * len(plain)
+        assert abs(_psnr(rcodec.decode(sliced), image) - _psnr(rcodec.decode(plain), image)) < 0.1
 
 
 def test_core_only_preview(crops, tmp_path):
@@ -125,3 +125,23 @@ def test_all_kodak_all_qualities_deterministic(tmp_path):
     """The full proof (slow): every Kodak image at every quality, 1 vs 2 threads and a fresh process."""
     images = ((path.stem, np.asarray(Image.open(path))) for path in KODAK)
     _assert_same_pixels_across_threads_and_processes(CODEC, images, tmp_path, process_threads=2)
+
+
+def test_checkerboard_features_see_only_decoded_anchors():
+    from rcodec.plugins.iscs.conditional import anchor_features, anchor_mask, spatial_shift
+
+    anchors = anchor_mask(4, 5)
+    assert anchors[0, 0] and not anchors[0, 1] and anchors[1, 1]
+    symbols = np.zeros((2, 4, 5))
+    symbols[1, 2, 2] = 7.0  # an anchor of channel 1
+    symbols[0, 1, 2] = 99.0  # a non-anchor: not yet decoded in the first pass, must never be a feature
+    features = anchor_features(symbols, anchors)
+    rest = np.flatnonzero(~anchors.ravel())
+    assert features.shape == (len(rest), 8)
+    hits = {(int(rest[n]) // 5, int(rest[n]) % 5, f) for n, f in zip(*np.nonzero(features))}
+    # Columns: above, below, left, right; each over the channels (0, 1).
+    assert hits == {(3, 2, 1), (1, 2, 3), (2, 3, 5), (2, 1, 7)}
+    weights = np.zeros((8, 2), dtype=np.int64)
+    weights[1, 1] = 3  # channel 1 from its anchor above: 3 / 256 per unit
+    shift = spatial_shift(weights, symbols, anchors)
+    assert shift[1][list(rest).index(3 * 5 + 2)] == 21 / 256 and np.count_nonzero(shift) == 1

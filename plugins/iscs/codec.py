@@ -10,6 +10,8 @@ Auxiliary channels are dealt into two more. Streams: 0 = hyper latent z, 1 = Cor
   hyperprior weights; with other weights (`--weights`) the slices are coded without conditioning.
 - The two Auxiliary slices depend on the Core only, so they decode in parallel (the native rANS decoder
   releases the GIL).
+- Checkerboard (`conditional.anchor_mask`): every slice is coded in two passes, anchors then the rest; the second
+  pass's means are predicted from the decoded anchors of the slice (`code_slice`, shared by encoder and decoder).
 - Progressive decode: `core_only=True` (`rcodec decompress --core-only`) reads streams 0 and 1 only; every
   Auxiliary channel gets its predicted mean: a preview from a fraction of the bytes.
 - The Core channel set is written into the header (a 16-byte mask for 128 channels), so the decoder never
@@ -30,6 +32,8 @@ from rcodec import Codec, EncodeResult, FormatError, MediaError, Option, Weights
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
 from rcodec.weights import check_file_weights
+
+from . import conditional
 
 BASE = "hyperprior"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -78,7 +82,7 @@ def mask_channels(mask: bytes, channels: int) -> np.ndarray:
 
 class HyperpriorIscsCodec(Codec):
     id = "hyperprior-iscs"
-    version = 2
+    version = 3
     media = ("image",)
     lossless = False
     description = "hyperprior with ISCS channel groups: Core and Auxiliary slices, parallel and progressive decode"
@@ -134,17 +138,26 @@ class HyperpriorIscsCodec(Codec):
             indexes, means = model.entropy_parameters(z_hat, q)
             indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()
             y = y[0].double().numpy()
-            core_symbols = np.round(y[core] - means[core])
-            sink.write(core_symbols.astype(np.int32).ravel(), model.y_tables, indexes[core].ravel(),
-                       stream=sink.add_stream())
+            anchors = conditional.anchor_mask(*indexes.shape[1:])
+
+            def writer(channels: np.ndarray, stream: int):
+                def write(pass_means: np.ndarray, pass_indexes: np.ndarray, positions: np.ndarray) -> np.ndarray:
+                    symbols = np.round(y[channels][:, positions] - pass_means)
+                    sink.write(symbols.astype(np.int32).ravel(), model.y_tables, pass_indexes.ravel(), stream=stream)
+                    return symbols
+                return write
+
+            core_channels = np.flatnonzero(core)
+            spatial = predictor.spatial if predictor is not None else [None] * (1 + len(slices))
+            core_symbols = code_slice(core_channels, means, indexes, spatial[0], anchors, model.y_tables.count,
+                                      writer(core_channels, sink.add_stream()))
             means, indexes = _auxiliary_parameters(model, predictor, core, means, indexes, core_symbols)
             y_hat = means.copy()
             y_hat[core] += core_symbols
-            for channels in slices:
-                symbols = np.round(y[channels] - means[channels])
-                sink.write(symbols.astype(np.int32).ravel(), model.y_tables, indexes[channels].ravel(),
-                           stream=sink.add_stream())
-                y_hat[channels] += symbols
+            for channels, slice_spatial in zip(slices, spatial[1:]):
+                symbols = code_slice(channels, means, indexes, slice_spatial, anchors, model.y_tables.count,
+                                     writer(channels, sink.add_stream()))
+                y_hat[channels] = means[channels] + symbols
             reconstruction = _synthesise(model, y_hat, q, height, width, gray)
         record = {"quality": q + 1, "gray": gray, "core": core_mask(list(np.flatnonzero(core)), len(core)),
                   "conditional": predictor is not None}
@@ -188,21 +201,51 @@ class HyperpriorIscsCodec(Codec):
             z_hat = torch.from_numpy(source.read(model.z_tables, _channel_indexes(z_shape)).astype(np.float64))
             indexes, means = model.entropy_parameters(z_hat.view(z_shape), q)
             indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()
-            core_symbols = source.read(model.y_tables, indexes[core].ravel(), stream=1)
-            core_symbols = core_symbols.astype(np.float64).reshape(indexes[core].shape)
+            anchors = conditional.anchor_mask(*indexes.shape[1:])
+            count = model.y_tables.count
+
+            def reader(stream: int):
+                def read(pass_means: np.ndarray, pass_indexes: np.ndarray, positions: np.ndarray) -> np.ndarray:
+                    values = source.read(model.y_tables, pass_indexes.ravel(), stream=stream)
+                    return values.astype(np.float64).reshape(pass_indexes.shape)
+                return read
+
+            spatial = predictor.spatial if predictor is not None else [None] * (1 + len(slices))
+            core_symbols = code_slice(np.flatnonzero(core), means, indexes, spatial[0], anchors, count, reader(1))
             means, indexes = _auxiliary_parameters(model, predictor, core, means, indexes, core_symbols)
             y_hat = means.copy()  # a channel that is not decoded keeps its (predicted) mean
             y_hat[core] += core_symbols
             if not options.get("core_only"):
-                # The Auxiliary slices depend on the Core only: decode them side by side.
-                def read(k: int) -> np.ndarray:
-                    return source.read(model.y_tables, indexes[slices[k]].ravel(), stream=2 + k)
+                # The Auxiliary slices depend on the Core only: decode them side by side. Each updates the means
+                # of its own channels only.
+                def decode_slice(k: int) -> np.ndarray:
+                    return code_slice(slices[k], means, indexes, spatial[1 + k], anchors, count, reader(2 + k))
 
                 with ThreadPoolExecutor(len(slices)) as pool:
-                    decoded = list(pool.map(read, range(len(slices))))
+                    decoded = list(pool.map(decode_slice, range(len(slices))))
                 for channels, values in zip(slices, decoded):
-                    y_hat[channels] += values.astype(np.float64).reshape(indexes[channels].shape)
+                    y_hat[channels] = means[channels] + values
             return _synthesise(model, y_hat, q, height, width, len(shape) == 2)
+
+
+def code_slice(channels: np.ndarray, means: np.ndarray, indexes: np.ndarray, spatial, anchors: np.ndarray,
+               table_count: int, code) -> np.ndarray:
+    """Code one slice in its two checkerboard passes, the same steps for encoder and decoder.
+
+    `code(pass_means, pass_indexes, positions)` writes (encoder) or reads (decoder) the symbols of one pass, (K, n)
+    arrays over the positions where `positions` is true, and returns them. Between the passes the non-anchor means
+    and table indexes of the slice's channels are updated in `means` / `indexes` from the decoded anchors. Returns
+    the slice's symbols (K, h, w), residuals from the final means."""
+    pass_means, pass_indexes = means[channels], indexes[channels]
+    symbols = np.zeros(pass_means.shape)
+    rest = ~anchors
+    symbols[:, anchors] = code(pass_means[:, anchors], pass_indexes[:, anchors], anchors)
+    if spatial is not None:
+        pass_means[:, rest] += conditional.spatial_shift(spatial.weights, symbols, anchors)
+        pass_indexes[:, rest] = np.clip(pass_indexes[:, rest] + spatial.index_shift[:, None], 0, table_count - 1)
+    symbols[:, rest] = code(pass_means[:, rest], pass_indexes[:, rest], rest)
+    means[channels], indexes[channels] = pass_means, pass_indexes
+    return symbols
 
 
 def _auxiliary_parameters(model, predictor, core: np.ndarray, means: np.ndarray, indexes: np.ndarray,

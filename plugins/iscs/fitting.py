@@ -1,9 +1,9 @@
 """`rcodec train iscs`: fit the channel-conditional predictors of `hyperprior-iscs` on training photos.
 
 Closed form, no gradient steps: for each rate point, ISCS picks the Core channels (parameters only), the
-hyperprior gives every latent's mean and scale, and least squares maps the Core residual symbols around each
-position to the Auxiliary residuals. A per-channel scale-ladder shift is then chosen to minimise the ideal code
-length of the Auxiliary symbols on the same photos. Minutes on one core.
+hyperprior gives every latent's mean and scale, and least squares maps what is decoded before a symbol (the anchor
+residuals of its slice around it, the Core residual symbols around it) to its residual. Per channel, a
+scale-ladder step is then chosen to minimise the ideal code length on the same photos. A minute on one core.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from . import conditional
 from .analysis import analyse
 
-EXPORT_FORMAT = "rcodec-iscs-predictors-1"
+EXPORT_FORMAT = "rcodec-iscs-predictors-2"
 SHIFTS = range(-8, 1)
 
 
@@ -35,6 +35,46 @@ def residuals(model, image: np.ndarray, quality: int) -> tuple[np.ndarray, np.nd
     return (y - means)[0].double().numpy(), indexes[0].numpy().astype(np.int64)
 
 
+def choose_steps(predicted: np.ndarray, plain: np.ndarray, indexes: np.ndarray,
+                 tables) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per channel (rows of (K, N) symbol arrays): whether to keep the mean prediction, and the scale-ladder step
+    that minimises the ideal code length. Returns (keep (K,) bool, step (K,) int64, total bits)."""
+    keep = np.zeros(len(predicted), dtype=bool)
+    steps = np.zeros(len(predicted), dtype=np.int64)
+    total = 0.0
+    for c in range(len(predicted)):
+        # With a well-trained hyperprior a linear prediction can cost more than it saves on some channels.
+        options = [(tables.information_bits(values[c], np.clip(indexes[c] + s, 0, tables.count - 1)), s, flag)
+                   for flag, values in ((True, predicted), (False, plain)) for s in SHIFTS]
+        cost, steps[c], keep[c] = min(options, key=lambda option: option[0])
+        total += cost
+    return keep, steps, total
+
+
+def fit_spatial(data: list[tuple[np.ndarray, np.ndarray]],
+                tables) -> tuple[conditional.SpatialPredictor, list[np.ndarray], float]:
+    """Fit a slice's checkerboard pass from its continuous residuals and table indexes ((K, h, w) per image).
+
+    Returns the predictor, every image's coded symbols (K, h, w) and the ideal bits of the slice."""
+    masks = [conditional.anchor_mask(*r.shape[1:]) for r, _ in data]
+    features = np.concatenate([conditional.anchor_features(np.round(r), a) for (r, _), a in zip(data, masks)])
+    targets = np.concatenate([r[:, ~a].T for (r, _), a in zip(data, masks)])
+    weights = conditional.fit_weights(features, targets)
+    shift = features @ weights.astype(np.float64) / (1 << conditional.FRACTION_BITS)
+    predicted = np.round(targets - shift).T
+    plain = np.round(targets.T)
+    indexes = np.concatenate([i[:, ~a] for (_, i), a in zip(data, masks)], 1)
+    keep, steps, bits = choose_steps(predicted, plain, indexes, tables)
+    weights[:, ~keep] = 0
+    bits += sum(tables.information_bits(np.round(r[:, a]), i[:, a]) for (r, i), a in zip(data, masks))
+    symbols = []
+    for (r, _), a in zip(data, masks):
+        s = np.round(r)
+        s[:, ~a] = np.round(r[:, ~a] - conditional.spatial_shift(weights, s, a))
+        symbols.append(s)
+    return conditional.SpatialPredictor(weights, steps), symbols, bits
+
+
 def fit_quality(model, quality: int, images: list[np.ndarray], core_share: float,
                 log: Callable[[str], None]) -> tuple[conditional.QualityPredictor, dict]:
     analysis = analyse(model, quality, core_share, coding=True)
@@ -42,37 +82,38 @@ def fit_quality(model, quality: int, images: list[np.ndarray], core_share: float
     core = np.zeros(channels, dtype=bool)
     core[analysis.core] = True
     aux = np.flatnonzero(~core)
+    tables = model.y_tables
     data = [residuals(model, image, quality) for image in images]
-    features = np.concatenate([conditional.core_features(np.round(r[core])) for r, _ in data])
+    plain_bits = sum(tables.information_bits(np.round(r), i) for r, i in data)
+    # 1. The Core slice: checkerboard passes on the hyperprior's parameters.
+    core_spatial, core_symbols, core_bits = fit_spatial([(r[core], i[core]) for r, i in data], tables)
+    # 2. Channel conditioning: Auxiliary means from the decoded Core symbols around each position.
+    features = np.concatenate([conditional.core_features(s) for s in core_symbols])
     targets = np.concatenate([r[aux].reshape(len(aux), -1).T for r, _ in data])
     weights = conditional.fit_weights(features, targets)
-    tables = model.y_tables
-    shift = np.zeros(len(aux), dtype=np.int64)
-    before = after = core_bits = 0.0
-    symbols, plain, indexes = [], [], []
-    for r, idx in data:
-        prediction = conditional.predicted_shift(weights, np.round(r[core]))
-        symbols.append(np.round(r[aux] - prediction).reshape(len(aux), -1))
-        plain.append(np.round(r[aux]).reshape(len(aux), -1))
-        indexes.append(idx[aux].reshape(len(aux), -1))
-        before += tables.information_bits(np.round(r[aux]), idx[aux])
-        core_bits += tables.information_bits(np.round(r[core]), idx[core])
-    symbols, plain, indexes = np.concatenate(symbols, 1), np.concatenate(plain, 1), np.concatenate(indexes, 1)
-    for a in range(len(aux)):
-        # Each channel keeps the mean prediction only where it shortens the code: with a well-trained hyperprior
-        # the linear prediction from the Core can cost more than it saves on some channels.
-        options = [(tables.information_bits(values[a], np.clip(indexes[a] + s, 0, tables.count - 1)), s, predicted)
-                   for predicted, values in ((True, symbols), (False, plain)) for s in SHIFTS]
-        cost, shift[a], predicted = min(options, key=lambda option: option[0])
-        if not predicted:
-            weights[:, a] = 0
-        after += cost
+    shifts = [conditional.predicted_shift(weights, s) for s in core_symbols]
+    predicted = np.concatenate([np.round(r[aux] - p).reshape(len(aux), -1) for (r, _), p in zip(data, shifts)], 1)
+    plain = np.concatenate([np.round(r[aux]).reshape(len(aux), -1) for r, _ in data], 1)
+    indexes = np.concatenate([i[aux].reshape(len(aux), -1) for _, i in data], 1)
+    keep, index_shift, _ = choose_steps(predicted, plain, indexes, tables)
+    weights[:, ~keep] = 0
+    # 3. Each Auxiliary slice: checkerboard passes on the channel-conditioned parameters.
+    conditioned = [(r[aux] - conditional.predicted_shift(weights, s),
+                    conditional.shifted_indexes(i[aux], index_shift, tables.count))
+                   for (r, i), s in zip(data, core_symbols)]
+    spatial, aux_bits = [core_spatial], 0.0
+    for channels in conditional.aux_slices(core):
+        rows = np.searchsorted(aux, channels)
+        predictor, _, bits = fit_spatial([(r[rows], i[rows]) for r, i in conditioned], tables)
+        spatial.append(predictor)
+        aux_bits += bits
+    after = core_bits + aux_bits
     stats = {"quality": quality + 1, "core_channels": int(core.sum()), "core_bits": core_bits,
-             "aux_bits_unconditional": before, "aux_bits_conditional": after,
-             "saving_percent": 100 * (before - after) / (before + core_bits)}
-    log(f"quality {quality + 1}: {int(core.sum())} Core channels; y bits {before + core_bits:.0f} -> "
-        f"{after + core_bits:.0f} ({stats['saving_percent']:.1f}% saved on the training photos)")
-    return conditional.QualityPredictor(core, weights, shift), stats
+             "aux_bits": aux_bits, "plain_bits": plain_bits,
+             "saving_percent": 100 * (plain_bits - after) / plain_bits}
+    log(f"quality {quality + 1}: {int(core.sum())} Core channels; y bits {plain_bits:.0f} -> {after:.0f} "
+        f"({stats['saving_percent']:.1f}% saved on the training photos)")
+    return conditional.QualityPredictor(core, weights, index_shift, spatial), stats
 
 
 def export(predictors: list[conditional.QualityPredictor], hyperprior_sha256: bytes, path: Path,
@@ -81,7 +122,10 @@ def export(predictors: list[conditional.QualityPredictor], hyperprior_sha256: by
         "format": EXPORT_FORMAT,
         "hyperprior_sha256": hyperprior_sha256.hex(),
         "qualities": [{"core": torch.from_numpy(p.core), "weights": torch.from_numpy(p.weights.astype(np.int32)),
-                       "index_shift": torch.from_numpy(p.index_shift.astype(np.int8))} for p in predictors],
+                       "index_shift": torch.from_numpy(p.index_shift.astype(np.int8)),
+                       "spatial": [{"weights": torch.from_numpy(sp.weights.astype(np.int32)),
+                                    "index_shift": torch.from_numpy(sp.index_shift.astype(np.int8))}
+                                   for sp in p.spatial]} for p in predictors],
         **extra,
     }
     tmp = path.with_suffix(".tmp")
@@ -99,7 +143,11 @@ def load(path: Path) -> tuple[list[conditional.QualityPredictor], str]:
         raise WeightsError(f"{path}: not a readable predictors file ({exc})") from None
     if state.get("format") != EXPORT_FORMAT:
         raise WeightsError(f"{path}: not an rcodec ISCS predictors file")
-    predictors = [conditional.QualityPredictor(q["core"].numpy().astype(bool), q["weights"].numpy().astype(np.int64),
-                                               q["index_shift"].numpy().astype(np.int64))
-                  for q in state["qualities"]]
+    def integers(t: torch.Tensor) -> np.ndarray:
+        return t.numpy().astype(np.int64)
+
+    predictors = [conditional.QualityPredictor(
+        q["core"].numpy().astype(bool), integers(q["weights"]), integers(q["index_shift"]),
+        [conditional.SpatialPredictor(integers(sp["weights"]), integers(sp["index_shift"])) for sp in q["spatial"]])
+        for q in state["qualities"]]
     return predictors, state["hyperprior_sha256"]
