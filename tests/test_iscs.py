@@ -127,21 +127,28 @@ def test_all_kodak_all_qualities_deterministic(tmp_path):
     _assert_same_pixels_across_threads_and_processes(CODEC, images, tmp_path, process_threads=2)
 
 
-def test_checkerboard_features_see_only_decoded_anchors():
-    from rcodec.plugins.iscs.conditional import anchor_features, anchor_mask, spatial_shift
+def test_spatial_passes_see_only_decoded_neighbours():
+    from rcodec.plugins.iscs.conditional import PASS_NEIGHBOURS, context_features, context_shift, pass_masks
 
-    anchors = anchor_mask(4, 5)
-    assert anchors[0, 0] and not anchors[0, 1] and anchors[1, 1]
+    masks = pass_masks(4, 5)
+    assert sum(m.astype(int) for m in masks).tolist() == np.ones((4, 5), int).tolist()  # a partition
+    assert masks[0][0, 0] and masks[1][1, 1] and masks[2][0, 1] and masks[2][1, 0]
     symbols = np.zeros((2, 4, 5))
-    symbols[1, 2, 2] = 7.0  # an anchor of channel 1
-    symbols[0, 1, 2] = 99.0  # a non-anchor: not yet decoded in the first pass, must never be a feature
-    features = anchor_features(symbols, anchors)
-    rest = np.flatnonzero(~anchors.ravel())
-    assert features.shape == (len(rest), 8)
-    hits = {(int(rest[n]) // 5, int(rest[n]) % 5, f) for n, f in zip(*np.nonzero(features))}
-    # Columns: above, below, left, right; each over the channels (0, 1).
+    symbols[1, 2, 2] = 7.0  # pass 0, channel 1
+    symbols[0, 1, 2] = 99.0  # pass 2: never decoded before pass 2, must never be a feature
+    # Pass 1 reads the diagonal pass-0 neighbours: (2, 2) is diagonal to (1, 1), (1, 3), (3, 1), (3, 3).
+    f1 = context_features(symbols, masks[0], masks[1], PASS_NEIGHBOURS[1])
+    pos1 = np.flatnonzero(masks[1].ravel())
+    hits = {(int(pos1[n]) // 5, int(pos1[n]) % 5, f) for n, f in zip(*np.nonzero(f1))}
+    # Columns: offsets (-1,-1), (-1,1), (1,-1), (1,1), each over the channels (0, 1).
+    assert hits == {(3, 3, 1), (3, 1, 3), (1, 3, 5), (1, 1, 7)}
+    # Pass 2 reads the direct neighbours decoded in passes 0 and 1.
+    decoded = masks[0] | masks[1]
+    f2 = context_features(symbols, decoded, masks[2], PASS_NEIGHBOURS[2])
+    pos2 = list(np.flatnonzero(masks[2].ravel()))
+    hits = {(int(pos2[n]) // 5, int(pos2[n]) % 5, f) for n, f in zip(*np.nonzero(f2))}
     assert hits == {(3, 2, 1), (1, 2, 3), (2, 3, 5), (2, 1, 7)}
     weights = np.zeros((8, 2), dtype=np.int64)
-    weights[1, 1] = 3  # channel 1 from its anchor above: 3 / 256 per unit
-    shift = spatial_shift(weights, symbols, anchors)
-    assert shift[1][list(rest).index(3 * 5 + 2)] == 21 / 256 and np.count_nonzero(shift) == 1
+    weights[1, 1] = 3  # channel 1 from its neighbour above: 3 / 256 per unit
+    shift = context_shift(weights, symbols, decoded, masks[2], PASS_NEIGHBOURS[2])
+    assert shift[1][pos2.index(3 * 5 + 2)] == 21 / 256 and np.count_nonzero(shift) == 1

@@ -10,8 +10,9 @@ Auxiliary channels are dealt into two more. Streams: 0 = hyper latent z, 1 = Cor
   hyperprior weights; with other weights (`--weights`) the slices are coded without conditioning.
 - The two Auxiliary slices depend on the Core only, so they decode in parallel (the native rANS decoder
   releases the GIL).
-- Checkerboard (`conditional.anchor_mask`): every slice is coded in two passes, anchors then the rest; the second
-  pass's means are predicted from the decoded anchors of the slice (`code_slice`, shared by encoder and decoder).
+- Spatial passes (`conditional.pass_masks`): every slice is coded in three passes over its positions; the means
+  of the later ones are predicted from the slice's decoded neighbours (`code_slice`, shared by encoder and
+  decoder).
 - Progressive decode: `core_only=True` (`rcodec decompress --core-only`) reads streams 0 and 1 only; every
   Auxiliary channel gets its predicted mean: a preview from a fraction of the bytes.
 - The Core channel set is written into the header (a 16-byte mask for 128 channels), so the decoder never
@@ -138,7 +139,7 @@ class HyperpriorIscsCodec(Codec):
             indexes, means = model.entropy_parameters(z_hat, q)
             indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()
             y = y[0].double().numpy()
-            anchors = conditional.anchor_mask(*indexes.shape[1:])
+            masks = conditional.pass_masks(*indexes.shape[1:])
 
             def writer(channels: np.ndarray, stream: int):
                 def write(pass_means: np.ndarray, pass_indexes: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -149,13 +150,13 @@ class HyperpriorIscsCodec(Codec):
 
             core_channels = np.flatnonzero(core)
             spatial = predictor.spatial if predictor is not None else [None] * (1 + len(slices))
-            core_symbols = code_slice(core_channels, means, indexes, spatial[0], anchors, model.y_tables.count,
+            core_symbols = code_slice(core_channels, means, indexes, spatial[0], masks, model.y_tables.count,
                                       writer(core_channels, sink.add_stream()))
             means, indexes = _auxiliary_parameters(model, predictor, core, means, indexes, core_symbols)
             y_hat = means.copy()
             y_hat[core] += core_symbols
             for channels, slice_spatial in zip(slices, spatial[1:]):
-                symbols = code_slice(channels, means, indexes, slice_spatial, anchors, model.y_tables.count,
+                symbols = code_slice(channels, means, indexes, slice_spatial, masks, model.y_tables.count,
                                      writer(channels, sink.add_stream()))
                 y_hat[channels] = means[channels] + symbols
             reconstruction = _synthesise(model, y_hat, q, height, width, gray)
@@ -201,7 +202,7 @@ class HyperpriorIscsCodec(Codec):
             z_hat = torch.from_numpy(source.read(model.z_tables, _channel_indexes(z_shape)).astype(np.float64))
             indexes, means = model.entropy_parameters(z_hat.view(z_shape), q)
             indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()
-            anchors = conditional.anchor_mask(*indexes.shape[1:])
+            masks = conditional.pass_masks(*indexes.shape[1:])
             count = model.y_tables.count
 
             def reader(stream: int):
@@ -211,7 +212,7 @@ class HyperpriorIscsCodec(Codec):
                 return read
 
             spatial = predictor.spatial if predictor is not None else [None] * (1 + len(slices))
-            core_symbols = code_slice(np.flatnonzero(core), means, indexes, spatial[0], anchors, count, reader(1))
+            core_symbols = code_slice(np.flatnonzero(core), means, indexes, spatial[0], masks, count, reader(1))
             means, indexes = _auxiliary_parameters(model, predictor, core, means, indexes, core_symbols)
             y_hat = means.copy()  # a channel that is not decoded keeps its (predicted) mean
             y_hat[core] += core_symbols
@@ -219,7 +220,7 @@ class HyperpriorIscsCodec(Codec):
                 # The Auxiliary slices depend on the Core only: decode them side by side. Each updates the means
                 # of its own channels only.
                 def decode_slice(k: int) -> np.ndarray:
-                    return code_slice(slices[k], means, indexes, spatial[1 + k], anchors, count, reader(2 + k))
+                    return code_slice(slices[k], means, indexes, spatial[1 + k], masks, count, reader(2 + k))
 
                 with ThreadPoolExecutor(len(slices)) as pool:
                     decoded = list(pool.map(decode_slice, range(len(slices))))
@@ -228,23 +229,27 @@ class HyperpriorIscsCodec(Codec):
             return _synthesise(model, y_hat, q, height, width, len(shape) == 2)
 
 
-def code_slice(channels: np.ndarray, means: np.ndarray, indexes: np.ndarray, spatial, anchors: np.ndarray,
+def code_slice(channels: np.ndarray, means: np.ndarray, indexes: np.ndarray, spatial, masks: list[np.ndarray],
                table_count: int, code) -> np.ndarray:
-    """Code one slice in its two checkerboard passes, the same steps for encoder and decoder.
+    """Code one slice in its spatial passes, the same steps for encoder and decoder.
 
     `code(pass_means, pass_indexes, positions)` writes (encoder) or reads (decoder) the symbols of one pass, (K, n)
-    arrays over the positions where `positions` is true, and returns them. Between the passes the non-anchor means
-    and table indexes of the slice's channels are updated in `means` / `indexes` from the decoded anchors. Returns
+    arrays over the positions where `positions` is true, and returns them. Before each later pass, the means and
+    table indexes of its positions are updated in `means` / `indexes` from the symbols decoded so far. Returns
     the slice's symbols (K, h, w), residuals from the final means."""
-    pass_means, pass_indexes = means[channels], indexes[channels]
-    symbols = np.zeros(pass_means.shape)
-    rest = ~anchors
-    symbols[:, anchors] = code(pass_means[:, anchors], pass_indexes[:, anchors], anchors)
-    if spatial is not None:
-        pass_means[:, rest] += conditional.spatial_shift(spatial.weights, symbols, anchors)
-        pass_indexes[:, rest] = np.clip(pass_indexes[:, rest] + spatial.index_shift[:, None], 0, table_count - 1)
-    symbols[:, rest] = code(pass_means[:, rest], pass_indexes[:, rest], rest)
-    means[channels], indexes[channels] = pass_means, pass_indexes
+    slice_means, slice_indexes = means[channels], indexes[channels]
+    symbols = np.zeros(slice_means.shape)
+    decoded = np.zeros(masks[0].shape, dtype=bool)
+    for p, positions in enumerate(masks):
+        if p and spatial is not None:
+            neighbours = conditional.PASS_NEIGHBOURS[p]
+            slice_means[:, positions] += conditional.context_shift(spatial.weights[p - 1], symbols, decoded,
+                                                                   positions, neighbours)
+            shifted = slice_indexes[:, positions] + spatial.index_shift[p - 1][:, None]
+            slice_indexes[:, positions] = np.clip(shifted, 0, table_count - 1)
+        symbols[:, positions] = code(slice_means[:, positions], slice_indexes[:, positions], positions)
+        decoded |= positions
+    means[channels], indexes[channels] = slice_means, slice_indexes
     return symbols
 
 

@@ -3,9 +3,9 @@
 After the hyperprior has given every latent its mean mu and scale, the residuals y - mu still correlate
 - across channels: the Auxiliary channels' residuals with the Core channels' decoded residuals nearby. A linear
   predictor over the 3x3 neighbourhood of every Core channel shifts each Auxiliary mean;
-- across space: within a slice, positions are coded in two passes over a checkerboard (He et al. 2021): the
-  anchors (x + y even) first, then the rest, whose means get a linear prediction from the decoded anchor
-  residuals of the slice's channels at their four direct neighbours.
+- across space: within a slice, positions are coded in three passes (a checkerboard, He et al. 2021, whose
+  anchors are split in two): every mean of a later pass gets a linear prediction from the decoded residuals of
+  the slice's channels at its four nearest decoded neighbours (PASS_NEIGHBOURS).
 All predictors are fitted in closed form (least squares) on the training photos, and a per-channel step down the
 scale ladder accounts for the variance each prediction removed.
 
@@ -26,43 +26,71 @@ RESIDUAL_LIMIT = 1 << 11
 CONTEXT = 3  # neighbourhood side
 
 
-def core_features(core_symbols: np.ndarray) -> np.ndarray:
+def core_features(core_symbols: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """(h*w, CONTEXT**2 * Kc) float64: each position's Core residual symbols over its 3x3 neighbourhood
-    (zeros outside the image), from integer symbols (Kc, h, w)."""
+    (zeros outside the image), from integer symbols (Kc, h, w). Feature f is neighbour f // Kc (row-major in the
+    3x3 window) of Core channel f % Kc; `rows` picks a subset of the features (all by default)."""
     r = np.clip(core_symbols, -RESIDUAL_LIMIT, RESIDUAL_LIMIT).astype(np.float64)
     k, h, w = r.shape
     pad = CONTEXT // 2
     padded = np.pad(r, ((0, 0), (pad, pad), (pad, pad)))
-    shifted = [padded[:, dy : dy + h, dx : dx + w] for dy in range(CONTEXT) for dx in range(CONTEXT)]
-    return np.concatenate(shifted).reshape(CONTEXT * CONTEXT * k, h * w).T
+    if rows is None:
+        rows = np.arange(CONTEXT * CONTEXT * k)
+    windows = [divmod(int(f) // k, CONTEXT) + (int(f) % k,) for f in rows]
+    return np.stack([padded[c, dy : dy + h, dx : dx + w].ravel() for dy, dx, c in windows], axis=1) \
+        if len(windows) else np.zeros((h * w, 0))
 
 
 def predicted_shift(weights: np.ndarray, core_symbols: np.ndarray) -> np.ndarray:
-    """Mean shift (Ka, h, w) float64, exact multiples of 2**-FRACTION_BITS."""
+    """Mean shift (Ka, h, w) float64, exact multiples of 2**-FRACTION_BITS. Only the features and channels with
+    non-zero weights are computed: the others contribute exactly zero."""
     _, h, w = core_symbols.shape
-    exact = core_features(core_symbols) @ weights.astype(np.float64)  # integers below 2**53: exact
-    return (exact.T / (1 << FRACTION_BITS)).reshape(weights.shape[1], h, w)
+    shift = np.zeros((weights.shape[1], h * w))
+    channels = np.flatnonzero(weights.any(axis=0))
+    rows = np.flatnonzero(weights[:, channels].any(axis=1))
+    if len(channels) and len(rows):
+        used = weights[np.ix_(rows, channels)].astype(np.float64)
+        exact = core_features(core_symbols, rows) @ used  # integers below 2**53: exact
+        shift[channels] = exact.T / (1 << FRACTION_BITS)
+    return shift.reshape(weights.shape[1], h, w)
 
 
-def anchor_mask(height: int, width: int) -> np.ndarray:
-    """(h, w) bool: the checkerboard positions coded in a slice's first pass."""
+# Passes over the positions of a slice (rows r, columns c of the latent grid), in coding order, and the
+# neighbours each later pass reads, all of them decoded in an earlier pass:
+#   0: r and c even       -- the hyperprior's parameters only
+#   1: r and c odd        -- the four diagonal neighbours (pass 0)
+#   2: r + c odd          -- the four direct neighbours (passes 0 and 1)
+PASS_NEIGHBOURS: tuple[tuple[tuple[int, int], ...], ...] = (
+    (),
+    ((-1, -1), (-1, 1), (1, -1), (1, 1)),
+    ((-1, 0), (1, 0), (0, -1), (0, 1)),
+)
+
+
+def pass_masks(height: int, width: int) -> list[np.ndarray]:
+    """The (h, w) bool masks of the coding passes of a slice (see PASS_NEIGHBOURS); they partition the grid."""
     rows, cols = np.indices((height, width))
-    return (rows + cols) % 2 == 0
+    first = (rows % 2 == 0) & (cols % 2 == 0)
+    second = (rows % 2 == 1) & (cols % 2 == 1)
+    return [first, second, ~(first | second)]
 
 
-def anchor_features(symbols: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """(n, 4 K) float64: for each non-anchor position (row-major), the anchor symbols of all K channels directly
-    above, below, left and right of it (zeros outside the image), from integer symbols (K, h, w)."""
-    r = np.clip(np.where(anchors, symbols, 0), -RESIDUAL_LIMIT, RESIDUAL_LIMIT).astype(np.float64)
-    k, h, w = r.shape
+def context_features(symbols: np.ndarray, decoded: np.ndarray, positions: np.ndarray,
+                     neighbours: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(n, len(neighbours) * K) float64: for each position where `positions` is true (row-major), the symbols of
+    all K channels at each neighbour offset, taken only where `decoded` is true (zeros elsewhere and outside the
+    image), from integer symbols (K, h, w)."""
+    r = np.clip(np.where(decoded, symbols, 0), -RESIDUAL_LIMIT, RESIDUAL_LIMIT).astype(np.float64)
+    _, h, w = r.shape
     padded = np.pad(r, ((0, 0), (1, 1), (1, 1)))
-    neighbours = (padded[:, :h, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :w], padded[:, 1:-1, 2:])
-    return np.concatenate([n[:, ~anchors] for n in neighbours]).T
+    return np.concatenate([padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w][:, positions]
+                           for dy, dx in neighbours]).T
 
 
-def spatial_shift(weights: np.ndarray, symbols: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Mean shift (K, n) of the non-anchor positions, exact multiples of 2**-FRACTION_BITS (see predicted_shift)."""
-    exact = anchor_features(symbols, anchors) @ weights.astype(np.float64)
+def context_shift(weights: np.ndarray, symbols: np.ndarray, decoded: np.ndarray, positions: np.ndarray,
+                  neighbours: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Mean shift (K, n) of the positions, exact multiples of 2**-FRACTION_BITS (see predicted_shift)."""
+    exact = context_features(symbols, decoded, positions, neighbours) @ weights.astype(np.float64)
     return exact.T / (1 << FRACTION_BITS)
 
 
@@ -78,10 +106,10 @@ def aux_slices(core: np.ndarray) -> list[np.ndarray]:
 
 @dataclass
 class SpatialPredictor:
-    """A slice's second checkerboard pass: mean shift from the anchors, and the scale steps of its channels."""
+    """A slice's later passes (1, 2): mean shift from the decoded neighbours, and the scale steps of its channels."""
 
-    weights: np.ndarray  # int64 (4 K, K), K = the slice's channels in ascending order
-    index_shift: np.ndarray  # int64 (K,): scale-table index offset of the non-anchor positions (<= 0)
+    weights: list[np.ndarray]  # per later pass, int64 (4 K, K), K = the slice's channels in ascending order
+    index_shift: list[np.ndarray]  # per later pass, int64 (K,): scale-table index offset (<= 0)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import torch
 from . import conditional
 from .analysis import analyse
 
-EXPORT_FORMAT = "rcodec-iscs-predictors-2"
+EXPORT_FORMAT = "rcodec-iscs-predictors-3"
 SHIFTS = range(-8, 1)
 
 
@@ -53,26 +53,31 @@ def choose_steps(predicted: np.ndarray, plain: np.ndarray, indexes: np.ndarray,
 
 def fit_spatial(data: list[tuple[np.ndarray, np.ndarray]],
                 tables) -> tuple[conditional.SpatialPredictor, list[np.ndarray], float]:
-    """Fit a slice's checkerboard pass from its continuous residuals and table indexes ((K, h, w) per image).
+    """Fit a slice's later passes from its continuous residuals and table indexes ((K, h, w) per image).
 
     Returns the predictor, every image's coded symbols (K, h, w) and the ideal bits of the slice."""
-    masks = [conditional.anchor_mask(*r.shape[1:]) for r, _ in data]
-    features = np.concatenate([conditional.anchor_features(np.round(r), a) for (r, _), a in zip(data, masks)])
-    targets = np.concatenate([r[:, ~a].T for (r, _), a in zip(data, masks)])
-    weights = conditional.fit_weights(features, targets)
-    shift = features @ weights.astype(np.float64) / (1 << conditional.FRACTION_BITS)
-    predicted = np.round(targets - shift).T
-    plain = np.round(targets.T)
-    indexes = np.concatenate([i[:, ~a] for (_, i), a in zip(data, masks)], 1)
-    keep, steps, bits = choose_steps(predicted, plain, indexes, tables)
-    weights[:, ~keep] = 0
-    bits += sum(tables.information_bits(np.round(r[:, a]), i[:, a]) for (r, i), a in zip(data, masks))
-    symbols = []
-    for (r, _), a in zip(data, masks):
-        s = np.round(r)
-        s[:, ~a] = np.round(r[:, ~a] - conditional.spatial_shift(weights, s, a))
-        symbols.append(s)
-    return conditional.SpatialPredictor(weights, steps), symbols, bits
+    masks = [conditional.pass_masks(*r.shape[1:]) for r, _ in data]
+    symbols = [np.round(r) for r, _ in data]  # pass 0 as coded; later passes are replaced as they are fitted
+    bits = sum(tables.information_bits(s[:, m[0]], i[:, m[0]]) for s, (_, i), m in zip(symbols, data, masks))
+    weights_per_pass, steps_per_pass = [], []
+    for p, neighbours in enumerate(conditional.PASS_NEIGHBOURS[1:], start=1):
+        decoded = [np.logical_or.reduce(m[:p]) for m in masks]
+        features = [conditional.context_features(s, d, m[p], neighbours)
+                    for s, d, m in zip(symbols, decoded, masks)]
+        targets = [r[:, m[p]].T for (r, _), m in zip(data, masks)]
+        weights = conditional.fit_weights(np.concatenate(features), np.concatenate(targets))
+        shifts = [f @ weights.astype(np.float64) / (1 << conditional.FRACTION_BITS) for f in features]
+        predicted = np.concatenate([np.round(t - sh) for t, sh in zip(targets, shifts)]).T
+        plain = np.concatenate([np.round(t) for t in targets]).T
+        indexes = np.concatenate([i[:, m[p]] for (_, i), m in zip(data, masks)], 1)
+        keep, steps, pass_bits = choose_steps(predicted, plain, indexes, tables)
+        weights[:, ~keep] = 0
+        bits += pass_bits
+        for s, (r, _), m, f in zip(symbols, data, masks, features):
+            s[:, m[p]] = np.round(r[:, m[p]] - (f @ weights.astype(np.float64)).T / (1 << conditional.FRACTION_BITS))
+        weights_per_pass.append(weights)
+        steps_per_pass.append(steps)
+    return conditional.SpatialPredictor(weights_per_pass, steps_per_pass), symbols, bits
 
 
 def fit_quality(model, quality: int, images: list[np.ndarray], core_share: float,
@@ -123,8 +128,8 @@ def export(predictors: list[conditional.QualityPredictor], hyperprior_sha256: by
         "hyperprior_sha256": hyperprior_sha256.hex(),
         "qualities": [{"core": torch.from_numpy(p.core), "weights": torch.from_numpy(p.weights.astype(np.int32)),
                        "index_shift": torch.from_numpy(p.index_shift.astype(np.int8)),
-                       "spatial": [{"weights": torch.from_numpy(sp.weights.astype(np.int32)),
-                                    "index_shift": torch.from_numpy(sp.index_shift.astype(np.int8))}
+                       "spatial": [{"weights": [torch.from_numpy(w.astype(np.int32)) for w in sp.weights],
+                                    "index_shift": [torch.from_numpy(s.astype(np.int8)) for s in sp.index_shift]}
                                    for sp in p.spatial]} for p in predictors],
         **extra,
     }
@@ -148,6 +153,7 @@ def load(path: Path) -> tuple[list[conditional.QualityPredictor], str]:
 
     predictors = [conditional.QualityPredictor(
         q["core"].numpy().astype(bool), integers(q["weights"]), integers(q["index_shift"]),
-        [conditional.SpatialPredictor(integers(sp["weights"]), integers(sp["index_shift"])) for sp in q["spatial"]])
+        [conditional.SpatialPredictor([integers(w) for w in sp["weights"]], [integers(s) for s in sp["index_shift"]])
+         for sp in q["spatial"]])
         for q in state["qualities"]]
     return predictors, state["hyperprior_sha256"]
