@@ -152,3 +152,17 @@ def test_spatial_passes_see_only_decoded_neighbours():
     weights[1, 1] = 3  # channel 1 from its neighbour above: 3 / 256 per unit
     shift = context_shift(weights, symbols, decoded, masks[2], PASS_NEIGHBOURS[2])
     assert shift[1][pos2.index(3 * 5 + 2)] == 21 / 256 and np.count_nonzero(shift) == 1
+
+
+def test_file_from_other_predictors_is_refused_clearly(crops):
+    from rcodec import WeightsError
+    from rcodec.container import read as read_container
+    from rcodec.plugins.iscs.codec import HyperpriorIscsCodec, predictors_id
+
+    data = rcodec.encode(crops[2], codec=CODEC, quality=3)
+    parsed = read_container(data)
+    assert parsed.header.params["predictors"] == predictors_id()
+    header = parsed.header
+    header.params["predictors"] = bytes(8)  # as if written with other predictors
+    with pytest.raises(WeightsError, match="other ISCS predictors"):
+        HyperpriorIscsCodec().decode(None, header, {})

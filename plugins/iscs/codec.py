@@ -68,6 +68,15 @@ def shipped_predictors(hyperprior_sha256: bytes) -> list | None:
     return predictors if fitted_for == hyperprior_sha256.hex() else None
 
 
+@cache
+def predictors_id() -> bytes:
+    """The first 8 bytes of the shipped predictors' sha256: written into conditional files, so that a file coded
+    with other predictors is refused with a clear error instead of failing its checksum."""
+    import json
+
+    return bytes.fromhex(json.loads(MANIFEST.read_text())[PREDICTORS.name]["sha256"])[:8]
+
+
 def core_mask(core: list[int], channels: int) -> bytes:
     mask = np.zeros(channels, dtype=bool)
     mask[core] = True
@@ -162,6 +171,8 @@ class HyperpriorIscsCodec(Codec):
             reconstruction = _synthesise(model, y_hat, q, height, width, gray)
         record = {"quality": q + 1, "gray": gray, "core": core_mask(list(np.flatnonzero(core)), len(core)),
                   "conditional": predictor is not None}
+        if predictor is not None:
+            record["predictors"] = predictors_id()
         if params.get("weights"):
             record["user_weights"] = True
         return EncodeResult(record, model.sha256, reconstruction)
@@ -186,6 +197,11 @@ class HyperpriorIscsCodec(Codec):
             predictors = shipped_predictors(model.sha256)
             if predictors is None:
                 raise WeightsError("this file needs the ISCS predictors fitted for these hyperprior weights")
+            written_with = header.params.get("predictors")
+            if written_with != predictors_id():
+                found = written_with.hex() if isinstance(written_with, bytes) else "none"
+                raise WeightsError(f"this file was coded with other ISCS predictors (id {found}) than the installed "
+                                   f"ones ({predictors_id().hex()}); decode it with the rcodec version that wrote it")
             predictor = predictors[quality - 1]
             if not np.array_equal(predictor.core, core):
                 raise FormatError("the file's Core channels differ from the predictors' (other predictors?)")
