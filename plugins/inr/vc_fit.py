@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import time
 
+MAX_STEP = 2.0  # longest inner step in latent space (fitted latents have norms around 1..3)
+
 
 def patch_losses(cfg, params: dict, z, coords, target):
     """Mean squared error of each patch: (B,)."""
@@ -26,7 +28,10 @@ def inner_loop(cfg, params: dict, coords, target, lrs, steps: int, create_graph:
     for _ in range(steps):
         loss = patch_losses(cfg, params, z, coords, target).sum()
         (grad,) = torch.autograd.grad(loss, z, create_graph=create_graph)
-        z = z - lrs * grad
+        step = lrs * grad
+        # A patch whose step would be far larger than any latent is diverging: cap its length (differentiably).
+        norm = step.norm(dim=1, keepdim=True).clamp(min=MAX_STEP)
+        z = z - step * (MAX_STEP / norm)
         if not create_graph:
             z = z.detach().requires_grad_()
     return z
