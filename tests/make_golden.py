@@ -1,9 +1,14 @@
-"""Regenerate samples/golden/: `python tests/make_golden.py` (only after a deliberate bitstream version bump)."""
+"""Regenerate samples/golden/: `python tests/make_golden.py` (only after a deliberate bitstream version bump).
+
+`python tests/make_golden.py inr-vc` regenerates only samples/golden/inr/kodim23_crop_64x80.inr-vc.rcz (after new
+`inr-vc` weights or a bitstream change), leaving every other golden file alone.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 from PIL import Image
 
@@ -47,5 +52,19 @@ def main() -> None:
     (GOLDEN / "MANIFEST.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 
+def make_inr_vc() -> None:
+    """The `inr-vc` golden file: a 64x80 crop of the sample photo, fixed refinement steps (reproducible)."""
+    import numpy as np
+
+    image = np.asarray(Image.open(SAMPLES / "kodim23_crop.png").convert("RGB"))[:64, :80].copy()
+    data = rcodec.encode(image, codec="inr-vc", step=8, steps=2, time_budget=1000.0)
+    path = GOLDEN / "inr" / "kodim23_crop_64x80.inr-vc.rcz"
+    path.write_bytes(data)
+    print(f"{path.name}: {len(data)} bytes")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["inr-vc"]:
+        make_inr_vc()
+    else:
+        main()
