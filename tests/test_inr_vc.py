@@ -93,6 +93,8 @@ def test_golden_file_decodes_identically_on_one_and_two_threads():
         torch.set_num_threads(before)
     assert one.canonical_bytes() == two.canonical_bytes()
     assert one.shape == (64, 80, 3)
+    recorded = np.asarray(Image.open(GOLDEN.with_suffix(".decoded.png"))).astype(np.int16)
+    assert np.abs(one.data.astype(np.int16) - recorded).max() <= 1
     assert _psnr(one.data, _photo()) > _flat_psnr(_photo()) + 5
 
 
