@@ -186,3 +186,26 @@ def test_image_allocation_reaches_the_image_target(codec):
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def test_slope_allocation_trades_error_for_bits():
+    from conftest import KODAK
+
+    from rcodec.plugins.adaptive.allocation import allocate_at_slope
+
+    sse = np.array([[10.0, 1.0, 0.5], [40.0, 30.0, 22.0]])
+    bits = np.array([[1.0, 2.0, 4.0], [1.0, 2.0, 4.0]])
+    assert list(allocate_at_slope(sse, bits, 0.1)) == [2, 2]  # errors are expensive: longest prefixes
+    assert list(allocate_at_slope(sse, bits, 5.0)) == [1, 1]  # 9 fewer error for 1 bit on tile 0, 10 on tile 1
+    assert list(allocate_at_slope(sse, bits, 100.0)) == [0, 0]
+    img = np.ascontiguousarray(np.asarray(Image.open(KODAK[22]))[96:224, 160:416])
+    sizes, errors = [], []
+    for slope in (400.0, 6400.0):
+        data = rcodec.encode(img, codec="alit", allocation="slope", slope=slope)
+        params = rcodec.info(data)["params"]
+        assert params["allocation"] == "slope" and params["slope"] == slope and "target_psnr" not in params
+        sizes.append(len(data))
+        errors.append(_psnr(rcodec.decode(data), img))
+    assert sizes[0] > sizes[1] and errors[0] > errors[1]  # a smaller slope buys quality with bits
+    with pytest.raises(UnsupportedError, match="slope"):
+        rcodec.encode(img, codec="alit", allocation="slope")

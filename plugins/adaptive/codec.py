@@ -149,7 +149,10 @@ class _AdaptiveBase(Codec):
                           tuple(range(1, len(TARGETS) + 1))),
         "target_psnr": Option(float, None, "target PSNR in dB (overrides quality)"),
         "allocation": Option(str, "tile", "what must reach the target: every 'tile', or the 'image' as a whole with "
-                             "the fewest bits (rate-distortion allocation across tiles)", ("tile", "image")),
+                             "the fewest bits (rate-distortion allocation across tiles); 'slope': no target, every "
+                             "tile trades error for bits at the rate set by `slope`", ("tile", "image", "slope")),
+        "slope": Option(float, None, "allocation=slope: squared error (8-bit units, summed over the pixels' RGB "
+                        "values) worth one bit; larger = fewer bits"),
         "fixed_tokens": Option(int, None, "give every tile this many tokens (a ladder length; the control)"),
         "weights": Option(str, None, "a weights file from `rcodec train adaptive --export` instead of the shipped"),
     }
@@ -183,13 +186,15 @@ class _AdaptiveBase(Codec):
                 break
         return choice, recon
 
-    def _allocate_image(self, prep: Prepared, x, target: float, height: int, width: int):
+    def _allocate_image(self, prep: Prepared, x, target: float | None, height: int, width: int,
+                        slope: float | None = None):
         """Ladder index per tile (int64 tensor) for the whole image to reach `target` dB with the fewest bits
-        (`allocation.allocate`). ALIT measures every tile's error at every length by decoding it; KARL takes the
-        errors its quality head predicts, in the same single pass as before."""
+        (`allocation.allocate`), or, without a target, at the given slope (`allocation.allocate_at_slope`).
+        ALIT measures every tile's error at every length by decoding it; KARL takes the errors its quality head
+        predicts, in the same single pass as before."""
         import torch
 
-        from .allocation import allocate, prefix_bits, token_bits
+        from .allocation import allocate, allocate_at_slope, prefix_bits, token_bits
 
         model, cfg = prep.model, prep.model.cfg
         real = _real_pixels(height, width, cfg.tile)  # (n, 1, tile, tile): 1 inside the image, 0 in the padding
@@ -209,8 +214,11 @@ class _AdaptiveBase(Codec):
                 out = torch.round(model.decode(q, torch.full((len(xc),), k)).clamp(0, 1) * 255) / 255
                 rows.append((((out - xc) ** 2) * mask).flatten(1).sum(1).double())
             sse.append(torch.stack(rows, 1).numpy())
+        sse, bits = np.concatenate(sse), np.concatenate(bits)
+        if target is None:
+            return torch.from_numpy(allocate_at_slope(sse * 255.0 ** 2, bits, slope)).long()
         budget = 3 * height * width * 10 ** (-target / 10)
-        return torch.from_numpy(allocate(np.concatenate(sse), np.concatenate(bits), budget)).long()
+        return torch.from_numpy(allocate(sse, bits, budget)).long()
 
     def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
         import torch
@@ -225,16 +233,24 @@ class _AdaptiveBase(Codec):
                 raise UnsupportedError("alit-fixed takes quality or fixed_tokens, not target_psnr")
         if fixed is not None and fixed not in cfg.ladder:
             raise UnsupportedError(f"fixed_tokens must be one of {list(cfg.ladder)}, got {fixed}")
-        target = _target(params) if fixed is None else None
+        target = _target(params) if fixed is None and params.get("allocation") != "slope" else None
         allocation = params.get("allocation") or "tile"
-        if allocation not in ("tile", "image"):
-            raise UnsupportedError(f"allocation must be 'tile' or 'image', got {allocation!r}")
+        if allocation not in ("tile", "image", "slope"):
+            raise UnsupportedError(f"allocation must be 'tile', 'image' or 'slope', got {allocation!r}")
+        slope = params.get("slope")
+        if allocation == "slope":
+            if fixed is not None:
+                raise UnsupportedError("allocation=slope does not take fixed_tokens")
+            if slope is None or not slope > 0:
+                raise UnsupportedError("allocation=slope needs slope > 0 (squared error per bit)")
         height, width = image.shape[:2]
         x = _tiles(image, cfg.tile)
         choices, symbols, recons = [], [], []
         with codec_inference():
             image_choice = None
-            if target is not None and allocation == "image":
+            if allocation == "slope":
+                image_choice = self._allocate_image(prep, x, None, height, width, slope)
+            elif target is not None and allocation == "image":
                 image_choice = self._allocate_image(prep, x, target, height, width)
             for s in range(0, x.shape[0], CHUNK):
                 xc = x[s:s + CHUNK]
@@ -262,7 +278,10 @@ class _AdaptiveBase(Codec):
         record: dict[str, Any] = {"gray": gray, "tokens": int(np.asarray(cfg.ladder)[choice].sum())}
         if target is not None:
             record["target_psnr"] = target
+        if target is not None or allocation == "slope":
             record["allocation"] = allocation
+        if allocation == "slope":
+            record["slope"] = float(slope)
         if params.get("weights"):
             record["user_weights"] = True
         return EncodeResult(record, prep.sha256, Media("image", pixels))

@@ -45,10 +45,13 @@ def register_bench(group) -> None:
     @click.option("--targets", default="20,22,24,26", show_default=True, help="Targets of the rate-distortion run.")
     @click.option("--fixed", default="1,2,3,4,6,8,12,16,24,32", show_default=True,
                   help="Token counts of the fixed-length control.")
+    @click.option("--slopes", default="", show_default=True,
+                  help="Also code with allocation=slope at these slopes (squared error per bit), e.g. 800,3200.")
+    @click.option("--rd-only", is_flag=True, help="Only the rate-distortion curves (slopes and the fixed control).")
     @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None)
     @click.option("--limit", type=int, default=0, help="Only the first N images.")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the result here.")
-    def bench_adaptive(dataset, target_psnr, targets, fixed, weights, limit, json_path) -> None:
+    def bench_adaptive(dataset, target_psnr, targets, fixed, slopes, rd_only, weights, limit, json_path) -> None:
         """ALIT/KARL on a dataset: tokens vs complexity (Spearman), KARL-vs-ALIT agreement and encode time, bits
         saved against the fixed-length control at equal mean PSNR, and the flat grey image's token count."""
         import json
@@ -57,7 +60,8 @@ def register_bench(group) -> None:
 
         result = run(Path(dataset), target_psnr, [float(t) for t in targets.split(",")],
                      [int(n) for n in fixed.split(",")], weights=weights, limit=limit,
-                     log=lambda line: click.echo(line, err=True))
+                     log=lambda line: click.echo(line, err=True),
+                     slopes=tuple(float(s) for s in slopes.split(",") if s), rd_only=rd_only)
         summary = {k: v for k, v in result.items() if k != "per_image"}
         click.echo(json.dumps(summary, indent=1))
         if json_path:

@@ -76,7 +76,8 @@ def savings(adaptive: list[dict], fixed: list[dict]) -> list[float | None]:
 
 
 def run(dataset: Path, target: float, targets: list[float], fixed: list[int], weights: str | None = None,
-        limit: int = 0, log: Callable[[str], None] = print) -> dict:
+        limit: int = 0, log: Callable[[str], None] = print, slopes: tuple[float, ...] = (),
+        rd_only: bool = False) -> dict:
     from PIL import Image
 
     from .codec import _load
@@ -89,10 +90,18 @@ def run(dataset: Path, target: float, targets: list[float], fixed: list[int], we
     rows = []
     rd: dict[str, dict] = {"alit": {t: [] for t in targets}, "karl": {t: [] for t in targets},
                            "alit-image": {t: [] for t in targets}, "karl-image": {t: [] for t in targets},
+                           "alit-slope": {s: [] for s in slopes}, "karl-slope": {s: [] for s in slopes},
                            "alit-fixed": {k: [] for k in fixed}}
+    if rd_only:
+        rd = {key: value for key, value in rd.items() if key.endswith(("-slope", "-fixed"))}
     for name, image in images.items():
         row = {"image": name, "png_bytes": png_bytes(image), "gradient_energy": round(gradient_energy(image), 2)}
-        for t in sorted(set(targets) | {target}):
+        for slope in slopes:
+            for codec in ("alit", "karl"):
+                point = _run(image, codec, weights, allocation="slope", slope=slope)
+                rd[f"{codec}-slope"][slope].append(point)
+                row[f"{codec}_slope{slope:g}_bpp"] = round(point["bpp"], 4)
+        for t in [] if rd_only else sorted(set(targets) | {target}):
             a = _run(image, "alit", weights, target_psnr=t)
             k = _run(image, "karl", weights, target_psnr=t)
             steps_a = np.searchsorted(ladder, a["counts"])
@@ -116,16 +125,12 @@ def run(dataset: Path, target: float, targets: list[float], fixed: list[int], we
             rd["alit-fixed"][n].append(_run(image, "alit-fixed", weights, fixed_tokens=n))
         rows.append(row)
         log(" ".join(f"{k}={v}" for k, v in row.items()))
+    if rd_only:
+        return _rd_summary(dataset, rows, rd)
     grey = _run(np.full((256, 256, 3), 128, np.uint8), "alit", weights, target_psnr=target)
     grey_k = _run(np.full((256, 256, 3), 128, np.uint8), "karl", weights, target_psnr=target)
 
-    def mean(points: list[dict]) -> dict:
-        return {"bpp": round(float(np.mean([p["bpp"] for p in points])), 4),
-                "psnr": round(float(np.mean([p["psnr"] for p in points])), 3),
-                "encode_s": round(float(np.mean([p["encode_s"] for p in points])), 3),
-                "tokens_per_tile": round(float(np.mean([p["counts"].mean() for p in points])), 3)}
-
-    curves = {codec: [{"point": key, **mean(pts)} for key, pts in points.items()] for codec, points in rd.items()}
+    curves = _curves(rd)
     tokens = [r["alit_tokens"] for r in rows]
     result = {
         "dataset": str(dataset), "images": len(rows), "target_psnr": target, "per_image": rows,
@@ -146,7 +151,24 @@ def run(dataset: Path, target: float, targets: list[float], fixed: list[int], we
         "grey_256": {"alit_tokens_per_tile": sorted(set(grey["counts"].tolist())),
                      "karl_tokens_per_tile": sorted(set(grey_k["counts"].tolist())), "minimum": ladder[0]},
         "rd": curves,
-        "bit_savings_vs_fixed": {c: savings(curves[c], curves["alit-fixed"])
-                                 for c in ("alit", "karl", "alit-image", "karl-image")},
+        "bit_savings_vs_fixed": {c: savings(curves[c], curves["alit-fixed"]) for c in curves if c != "alit-fixed"},
     }
     return result
+
+
+def _mean(points: list[dict]) -> dict:
+    return {"bpp": round(float(np.mean([p["bpp"] for p in points])), 4),
+            "psnr": round(float(np.mean([p["psnr"] for p in points])), 3),
+            "encode_s": round(float(np.mean([p["encode_s"] for p in points])), 3),
+            "tokens_per_tile": round(float(np.mean([p["counts"].mean() for p in points])), 3)}
+
+
+def _curves(rd: dict[str, dict]) -> dict[str, list[dict]]:
+    return {codec: [{"point": key, **_mean(pts)} for key, pts in points.items()] for codec, points in rd.items()}
+
+
+def _rd_summary(dataset: Path, rows: list[dict], rd: dict[str, dict]) -> dict:
+    """The rate-distortion part alone (`--rd-only`): curves and the bits saved against the fixed control."""
+    curves = _curves(rd)
+    return {"dataset": str(dataset), "images": len(rows), "per_image": rows, "rd": curves,
+            "bit_savings_vs_fixed": {c: savings(curves[c], curves["alit-fixed"]) for c in curves if c != "alit-fixed"}}
