@@ -190,7 +190,6 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_slope_allocation_trades_error_for_bits():
     from conftest import KODAK
-
     from rcodec.plugins.adaptive.allocation import allocate_at_slope
 
     sse = np.array([[10.0, 1.0, 0.5], [40.0, 30.0, 22.0]])
