@@ -31,11 +31,11 @@ def normalize_counts(counts: np.ndarray, precision: int = PRECISION) -> np.ndarr
 
 def calibration_tiles(data: Path, crop: int = 256, seed: int = 0) -> np.ndarray:
     """One crop (raster order of 32x32 tiles kept) per training photo, (images, crop, crop, 3) uint8."""
-    from .training import load_images
+    from rcodec.photos import load_photos
 
     rng = np.random.default_rng(seed)
     out = []
-    for img in load_images(data):
+    for img in load_photos(data):
         c = min(crop, img.shape[0], img.shape[1]) // 32 * 32
         if c < crop:
             continue

@@ -12,15 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def load_images(data: Path) -> list[np.ndarray]:
-    """The training photos as uint8 RGB arrays."""
-    from PIL import Image
-
-    files = sorted(p for p in Path(data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    if not files:
-        raise FileNotFoundError(f"no images in {data}")
-    return [np.asarray(Image.open(p).convert("RGB")) for p in files]
+from rcodec.photos import load_photos
 
 
 def sample_tiles(images: list[np.ndarray], rng: np.random.Generator, batch: int, tile: int,
@@ -74,7 +66,7 @@ def train(data: str, out: str, steps: int, batch: int = 32, lr: float = 1e-3, th
         opt.load_state_dict(state["opt"])
         step = state["step"]
         log(f"resumed at step {step}")
-    images = load_images(Path(data))
+    images = load_photos(data)
     rng = np.random.default_rng(seed + step)
     ladder = torch.tensor(cfg.ladder)
     last = start = t0 = time.time()

@@ -25,12 +25,13 @@ def export(ckpt: Path, data: Path, command: str, log: Callable[[str], None] = pr
     """Write out_dir/inr_vc.pt and its entry in out_dir/WEIGHTS.json; returns the entry."""
     import torch
 
+    from rcodec.photos import load_photos
     from rcodec.weights import sha256_file
 
     from .vc_fit import fit_latents, patch_losses
     from .vc_model import VcConfig, patch_coords
     from .vc_prior import fit_prior
-    from .vc_train import load_images, sample_patches
+    from .vc_train import sample_patches
 
     torch.set_num_threads(1)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -40,7 +41,7 @@ def export(ckpt: Path, data: Path, command: str, log: Callable[[str], None] = pr
     params = {k: v.float() for k, v in half.items()}
     lrs = log_lr.float().exp()
     coords = torch.from_numpy(patch_coords(cfg.patch).astype(np.float32))
-    images = load_images(Path(data))
+    images = load_photos(data)
     target = torch.from_numpy(sample_patches(images, np.random.default_rng(seed), patches, cfg.patch))
     inner = int(state["inner_steps"])
     # The refinement learning rate: the best of a few on a quarter of the crops.

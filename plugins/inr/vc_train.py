@@ -14,17 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rcodec.photos import load_photos
+
 from .vc_model import VcConfig, init_params, patch_coords
-
-
-def load_images(data: Path) -> list[np.ndarray]:
-    """The training photos as uint8 RGB arrays (never the evaluation set)."""
-    from PIL import Image
-
-    files = sorted(p for p in Path(data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    if not files:
-        raise FileNotFoundError(f"no images in {data}")
-    return [np.asarray(Image.open(p).convert("RGB")) for p in files]
 
 
 def sample_patches(images: list[np.ndarray], rng: np.random.Generator, batch: int, patch: int) -> np.ndarray:
@@ -65,7 +57,7 @@ def train(data: str, out: str, steps: int, batch: int = 16, lr: float = 5e-4, in
                            lr=lr)
     if ckpt.exists():
         opt.load_state_dict(state["opt"])
-    images = load_images(Path(data))
+    images = load_photos(data)
     rng = np.random.default_rng(seed + step)
     coords = torch.from_numpy(patch_coords(cfg.patch).astype(np.float32))
     from .vc_fit import inner_loop, patch_losses

@@ -18,12 +18,12 @@ def training_latents(model, data: Path, crops_per_image: int = 2, crop: int = 25
     """Pre-quantization latents of random crops of the training photos, (M, D)."""
     import torch
 
-    from .training import _load_images
+    from rcodec.photos import load_photos
 
     rng = np.random.default_rng(seed)
     out = []
     with torch.no_grad():
-        for img in _load_images(data):
+        for img in load_photos(data):
             for _ in range(crops_per_image):
                 c = min(crop, img.shape[0], img.shape[1])
                 y, x = rng.integers(img.shape[0] - c + 1), rng.integers(img.shape[1] - c + 1)

@@ -8,14 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _load_images(data: Path) -> list[np.ndarray]:
-    from PIL import Image
-
-    files = sorted(p for p in data.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    if not files:
-        raise FileNotFoundError(f"no images in {data}")
-    return [np.asarray(Image.open(p).convert("RGB")) for p in files]
+from rcodec.photos import load_photos
 
 
 def _batch(images: list[np.ndarray], rng: np.random.Generator, batch: int, crop: int) -> np.ndarray:
@@ -50,7 +43,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 64, lr: f
         opt.load_state_dict(state["opt"])
         step = state["step"]
         log(f"resumed at step {step}")
-    images = _load_images(Path(data))
+    images = load_photos(data)
     rng = np.random.default_rng(seed + step)
     usage = torch.zeros(cfg.n_embed, device=device)
     last = start = time.time()
