@@ -192,3 +192,23 @@ def test_plugin_restriction_env(monkeypatch):
     env = {**__import__("os").environ, "RCODEC_LOAD_PLUGINS": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert "example-order0" not in out and "lossless" in out
+
+
+def test_bench_speed_writes_medians_and_ratio(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    out = tmp_path / "speed.json"
+    result = CliRunner().invoke(cli, ["bench", "speed", "--codec", "factorized", "--codec", "hyperprior",
+                                      "--dataset", str(folder), "--quality", "1", "--quality", "2", "--rounds", "2",
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["reference"] == "factorized" and data["images"] == 2 and data["rounds"] == 2
+    assert data["codecs"]["factorized"]["decode_ratio"] == 1.0
+    for row in data["codecs"].values():
+        assert [q["quality"] for q in row["qualities"]] == [1, 2]
+        assert row["decode_s"] > 0 and all(q["encode_s"] > 0 for q in row["qualities"])
+    assert "decode median" in result.output

@@ -166,3 +166,48 @@ def test_file_from_other_predictors_is_refused_clearly(crops):
     header.params["predictors"] = bytes(8)  # as if written with other predictors
     with pytest.raises(WeightsError, match="other ISCS predictors"):
         HyperpriorIscsCodec().decode(None, header, {})
+
+
+def test_decoder_means_equal_the_encoders_pass_by_pass_means():
+    """The decoder reads a slice in one call and computes its means afterwards (`spatial_shift`); the encoder
+    shifts them pass by pass (`code_slice`). Both must give the same numbers, and the same table indexes."""
+    from rcodec.plugins.iscs import conditional
+    from rcodec.plugins.iscs.codec import code_slice
+
+    rng = np.random.default_rng(3)
+    k, h, w, count = 4, 5, 7, 20
+    spatial = conditional.SpatialPredictor(
+        [rng.integers(-300, 300, (4 * k, k)), rng.integers(-300, 300, (4 * k, k))],
+        [rng.integers(-3, 1, k), rng.integers(-3, 1, k)])
+    means = np.round(rng.normal(size=(k, h, w)) * 4096) / 4096
+    indexes = rng.integers(0, count, (k, h, w))
+    truth = np.round(rng.normal(size=(k, h, w)) * 5)
+    truth[0, 0, 0] = 5000.0  # beyond RESIDUAL_LIMIT: clipped as context, coded as is
+    stream = []
+
+    def code(pass_means, pass_indexes, positions):
+        stream.append(pass_indexes.ravel())
+        return truth.reshape(k, -1)[:, positions]
+
+    coded_means, coded_indexes = means.copy(), indexes.copy()
+    symbols = code_slice(np.arange(k), coded_means, coded_indexes, spatial, count, code)
+    assert np.array_equal(symbols, truth)
+    assert np.array_equal(conditional.stream_indexes(indexes, spatial, count), np.concatenate(stream))
+    values = np.concatenate([truth.reshape(k, -1)[:, layout.positions].ravel()
+                             for layout in conditional.pass_layouts(h, w)])
+    unpacked = conditional.unpack_passes(values, k, h, w)
+    assert np.array_equal(unpacked, truth)
+    assert np.array_equal(means + conditional.spatial_shift(spatial, unpacked), coded_means)
+    assert not np.array_equal(coded_means, means)  # the shifts did something
+
+
+def test_predicted_shift_equals_features_times_weights():
+    from rcodec.plugins.iscs import conditional
+
+    rng = np.random.default_rng(4)
+    core = np.round(rng.normal(size=(3, 6, 5)) * 3)
+    core[1, 2, 2] = -9000.0  # clipped
+    weights = rng.integers(-500, 500, (9 * 3, 4))
+    weights[:, 2] = 0  # a channel without weights gets no shift
+    expected = (conditional.core_features(core) @ weights.astype(np.float64)).T.reshape(4, 6, 5) / 256
+    assert np.array_equal(conditional.predicted_shift(weights, core), expected)

@@ -22,3 +22,29 @@ def test_codecs_and_commands_keep_autograd_and_threads():
     weight = torch.ones(2, requires_grad=True)
     (weight * 3).sum().backward()
     assert weight.grad is not None
+
+
+def test_allocator_tuning_can_be_turned_off():
+    import subprocess
+    import sys
+
+    code = "from rcodec.torch_runtime import tune_allocator; print(tune_allocator())"
+    off = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "RCODEC_MALLOC_TUNING": "0"},
+                         capture_output=True, text=True, check=True)
+    assert off.stdout.strip() == "False"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert on.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False")
+
+
+def test_side_thread_hyper_synthesis_is_exact():
+    """The last layer's halves computed on two threads give the same integers as one pass."""
+    from rcodec.plugins.hyperprior import fixed_point
+    from rcodec.torch_runtime import codec_inference, side_thread
+
+    model = rcodec.get_registry().codec("hyperprior").model(None)
+    z = torch.from_numpy(np.random.default_rng(1).integers(-6, 7, (1, model.z_tables.count, 3, 5))).double()
+    with codec_inference():
+        plain = fixed_point.run_synthesis(model.hyper, z, model.z_inverse_gain_fixed[3])
+        split = fixed_point.run_synthesis(model.hyper, z, model.z_inverse_gain_fixed[3], side_thread())
+    assert torch.equal(plain, split)
+    assert plain.abs().sum() > 0

@@ -10,6 +10,7 @@ import click
 
 def register(bench_group) -> None:
     register_audio(bench_group)
+    register_speed(bench_group)
 
     @bench_group.command(name="image")
     @click.option("--codec", "codecs", multiple=True, required=True, help="Codec id; repeatable.")
@@ -71,6 +72,40 @@ def register_audio(bench_group) -> None:
         for r in result["rows"]:
             level = f" level={r['level']}" if "level" in r else ""
             click.echo(f"{r['clip']:<36} {r['codec']:<8}{level:<11} {r['kbps']:8.2f} kbit/s  SNR {r['snr']:6.2f} dB")
+        click.echo(f"command: {result['command']}")
+        if json_path:
+            json_path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def register_speed(bench_group) -> None:
+    @bench_group.command(name="speed")
+    @click.option("--codec", "codecs", multiple=True, required=True,
+                  help="Codec id; repeatable. The first is the reference of decode_ratio.")
+    @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+                  help="Folder of PNG images, e.g. ../shared/data/kodak.")
+    @click.option("--quality", "qualities", multiple=True, type=int,
+                  help="Rate point; repeatable (default: all of the first codec's).")
+    @click.option("--limit", type=int, default=5, show_default=True, help="Only the first N images (0: all).")
+    @click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
+                  help="Timed decodes of every file per codec.")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
+    def bench_speed(codecs, dataset, qualities, limit, rounds, json_path) -> None:
+        """Median encode and decode times of codecs timed alternately on the same files."""
+        from tqdm import tqdm
+
+        from . import speed
+
+        with tqdm(total=0, unit="file", file=click.get_text_stream("stderr"), dynamic_ncols=True) as bar:
+            def progress(done: int, total: int, label: str) -> None:
+                bar.total = total
+                bar.set_description(label[:40])
+                bar.update(done - bar.n)
+
+            result = speed.run(list(codecs), dataset, list(qualities) or None, limit or None, rounds, progress)
+        for codec, row in result["codecs"].items():
+            per_q = "  ".join(f"q{r['quality']} {r['decode_s']:.3f}s" for r in row["qualities"])
+            click.echo(f"{codec:<16} decode median {row['decode_s']:.3f}s  x{row['decode_ratio']:.3f} of "
+                       f"{result['reference']}  ({per_q})")
         click.echo(f"command: {result['command']}")
         if json_path:
             json_path.write_text(json.dumps(result, indent=2) + "\n")

@@ -70,24 +70,47 @@ def layers_from_state(state: list[dict]) -> list[IntegerLayer]:
                          int(s["output_padding"]), s["activation"]) for s in state]
 
 
-def run_synthesis(layers: list[IntegerLayer], z: Tensor, in_gain: Tensor | None) -> Tensor:
+def run_synthesis(layers: list[IntegerLayer], z: Tensor, in_gain: Tensor | None, side=None) -> Tensor:
     """Integer-valued float64 output (units of 2**-ACT_BITS) for integer z of shape (1, C, h, w).
 
     `in_gain`: integer per-channel gain (units of 2**-ACT_BITS) applied to z first, or None for a gain of one.
+    `side`: an executor; the second half of the last layer's output channels is then computed on it while this
+    thread computes the first. Every output channel is its own exact sum, so the result is the same.
     """
     x = torch.clamp(z.double(), -Z_LIMIT, Z_LIMIT)
     x = x * in_gain.double().view(1, -1, 1, 1) if in_gain is not None else x * (1 << ACT_BITS)
     with torch.no_grad():
-        for layer in layers:
-            if layer.kind == "conv":
-                acc = F.conv2d(x, layer.weight, None, layer.stride, layer.padding)
-            else:
-                acc = F.conv_transpose2d(x, layer.weight, None, layer.stride, layer.padding, layer.output_padding)
-            acc = acc + layer.bias.view(1, -1, 1, 1)
-            x = torch.floor(acc / (1 << WEIGHT_BITS))  # division by a power of two: exact
-            if layer.activation == "relu":
-                x = torch.clamp_min(x, 0)
-            elif layer.activation == "leaky":
-                x = torch.where(x < 0, torch.floor(x * LEAKY_NUM / (1 << LEAKY_SHIFT)), x)
-            x = torch.clamp(x, -ACT_LIMIT, ACT_LIMIT)
-    return x
+        for layer in layers[:-1]:
+            x = _run_layer(layer, x, layer.weight, layer.bias)
+        last = layers[-1]
+        if side is None:
+            return _run_layer(last, x, last.weight, last.bias)
+        out_dim = 0 if last.kind == "conv" else 1
+        half = last.weight.shape[out_dim] // 2
+        weights = last.weight.split([half, last.weight.shape[out_dim] - half], dim=out_dim)
+        biases = last.bias.split([half, last.bias.shape[0] - half])
+        pending = side.submit(_run_layer_no_grad, last, x, weights[1], biases[1])
+        try:
+            first = _run_layer(last, x, weights[0], biases[0])
+        finally:
+            second = pending.result()
+        return torch.cat([first, second], dim=1)
+
+
+def _run_layer_no_grad(layer: IntegerLayer, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    with torch.no_grad():  # grad mode is per thread
+        return _run_layer(layer, x, weight, bias)
+
+
+def _run_layer(layer: IntegerLayer, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    if layer.kind == "conv":
+        acc = F.conv2d(x, weight, None, layer.stride, layer.padding)
+    else:
+        acc = F.conv_transpose2d(x, weight, None, layer.stride, layer.padding, layer.output_padding)
+    acc = acc + bias.view(1, -1, 1, 1)
+    x = torch.floor(acc / (1 << WEIGHT_BITS))  # division by a power of two: exact
+    if layer.activation == "relu":
+        x = torch.clamp_min(x, 0)
+    elif layer.activation == "leaky":
+        x = torch.where(x < 0, torch.floor(x * LEAKY_NUM / (1 << LEAKY_SHIFT)), x)
+    return torch.clamp(x, -ACT_LIMIT, ACT_LIMIT)

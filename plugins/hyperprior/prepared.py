@@ -14,6 +14,7 @@ from torch import Tensor
 
 from rcodec import WeightsError
 from rcodec.entropy import CdfTables
+from rcodec.torch_runtime import side_thread
 from rcodec.weights import sha256_file, verify
 
 from . import fixed_point, tables
@@ -59,9 +60,11 @@ class PreparedModel:
         return self.g_s_coding(self.inverse_gain(y_hat, quality))
 
     def hyper_synthesis(self, z_hat: Tensor, quality: int) -> Tensor:
-        """The fixed-point hyper synthesis output (scales, then means if any), in units of 2**-ACT_BITS."""
+        """The fixed-point hyper synthesis output (scales, then means if any), in units of 2**-ACT_BITS. Under
+        `codec_inference` (torch on one thread) the means are computed on the side thread meanwhile."""
         gain = None if self.z_inverse_gain_fixed is None else self.z_inverse_gain_fixed[quality]
-        return fixed_point.run_synthesis(self.hyper, z_hat, gain)
+        side = side_thread() if self.has_means and torch.get_num_threads() == 1 else None
+        return fixed_point.run_synthesis(self.hyper, z_hat, gain, side)
 
     def entropy_parameters(self, z_hat: Tensor, quality: int) -> tuple[Tensor, Tensor | None]:
         """Integer table indexes for y and the means (exact dyadic floats), from integer z."""

@@ -8,11 +8,11 @@ Auxiliary channels are dealt into two more. Streams: 0 = hyper latent z, 1 = Cor
   prediction from the decoded Core symbols around it, and its scale steps down the ladder by a fitted amount.
   The predictors (`weights/predictors.pt`, `rcodec train iscs`) are fitted in closed form for the shipped
   hyperprior weights; with other weights (`--weights`) the slices are coded without conditioning.
-- The two Auxiliary slices depend on the Core only, so they decode in parallel (the native rANS decoder
-  releases the GIL).
-- Spatial passes (`conditional.pass_masks`): every slice is coded in three passes over its positions; the means
-  of the later ones are predicted from the slice's decoded neighbours (`code_slice`, shared by encoder and
-  decoder).
+- Spatial passes (`conditional.pass_layouts`): every slice is coded in three passes over its positions; the means
+  of the later ones are predicted from the slice's decoded neighbours (`code_slice` in the encoder).
+- Only the means depend on decoded symbols; the table indexes follow from the hyperprior's. So the decoder reads
+  every slice in one call, the Core slice on a second thread while the Auxiliary ones are read (the native rANS
+  decoder, numpy and torch release the GIL), and then computes the means (`_decode_latents`).
 - Progressive decode: `core_only=True` (`rcodec decompress --core-only`) reads streams 0 and 1 only; every
   Auxiliary channel gets its predicted mean: a preview from a fraction of the bytes.
 - The Core channel set is written into the header (a 16-byte mask for 128 channels), so the decoder never
@@ -21,7 +21,6 @@ Auxiliary channels are dealt into two more. Streams: 0 = hyper latent z, 1 = Cor
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 import rcodec
 from rcodec import Codec, EncodeResult, FormatError, MediaError, Option, WeightsError
 from rcodec.media import Media
-from rcodec.torch_runtime import codec_inference
+from rcodec.torch_runtime import codec_inference, side_thread
 from rcodec.weights import check_file_weights
 
 from . import conditional
@@ -148,24 +147,22 @@ class HyperpriorIscsCodec(Codec):
             indexes, means = model.entropy_parameters(z_hat, q)
             indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()
             y = y[0].double().numpy()
-            masks = conditional.pass_masks(*indexes.shape[1:])
-
             def writer(channels: np.ndarray, stream: int):
                 def write(pass_means: np.ndarray, pass_indexes: np.ndarray, positions: np.ndarray) -> np.ndarray:
-                    symbols = np.round(y[channels][:, positions] - pass_means)
+                    symbols = np.round(y[channels].reshape(len(channels), -1)[:, positions] - pass_means)
                     sink.write(symbols.astype(np.int32).ravel(), model.y_tables, pass_indexes.ravel(), stream=stream)
                     return symbols
                 return write
 
             core_channels = np.flatnonzero(core)
             spatial = predictor.spatial if predictor is not None else [None] * (1 + len(slices))
-            core_symbols = code_slice(core_channels, means, indexes, spatial[0], masks, model.y_tables.count,
+            core_symbols = code_slice(core_channels, means, indexes, spatial[0], model.y_tables.count,
                                       writer(core_channels, sink.add_stream()))
             means, indexes = _auxiliary_parameters(model, predictor, core, means, indexes, core_symbols)
             y_hat = means.copy()
             y_hat[core] += core_symbols
             for channels, slice_spatial in zip(slices, spatial[1:]):
-                symbols = code_slice(channels, means, indexes, slice_spatial, masks, model.y_tables.count,
+                symbols = code_slice(channels, means, indexes, slice_spatial, model.y_tables.count,
                                      writer(channels, sink.add_stream()))
                 y_hat[channels] = means[channels] + symbols
             reconstruction = _synthesise(model, y_hat, q, height, width, gray)
@@ -218,55 +215,84 @@ class HyperpriorIscsCodec(Codec):
             z_hat = torch.from_numpy(source.read(model.z_tables, _channel_indexes(z_shape)).astype(np.float64))
             indexes, means = model.entropy_parameters(z_hat.view(z_shape), q)
             indexes, means = indexes[0].numpy().astype(np.int64), means[0].double().numpy()
-            masks = conditional.pass_masks(*indexes.shape[1:])
-            count = model.y_tables.count
-
-            def reader(stream: int):
-                def read(pass_means: np.ndarray, pass_indexes: np.ndarray, positions: np.ndarray) -> np.ndarray:
-                    values = source.read(model.y_tables, pass_indexes.ravel(), stream=stream)
-                    return values.astype(np.float64).reshape(pass_indexes.shape)
-                return read
-
-            spatial = predictor.spatial if predictor is not None else [None] * (1 + len(slices))
-            core_symbols = code_slice(np.flatnonzero(core), means, indexes, spatial[0], masks, count, reader(1))
-            means, indexes = _auxiliary_parameters(model, predictor, core, means, indexes, core_symbols)
-            y_hat = means.copy()  # a channel that is not decoded keeps its (predicted) mean
-            y_hat[core] += core_symbols
-            if not options.get("core_only"):
-                # The Auxiliary slices depend on the Core only: decode them side by side. Each updates the means
-                # of its own channels only.
-                def decode_slice(k: int) -> np.ndarray:
-                    return code_slice(slices[k], means, indexes, spatial[1 + k], masks, count, reader(2 + k))
-
-                with ThreadPoolExecutor(len(slices)) as pool:
-                    decoded = list(pool.map(decode_slice, range(len(slices))))
-                for channels, values in zip(slices, decoded):
-                    y_hat[channels] = means[channels] + values
+            y_hat = _decode_latents(model, source, predictor, core, slices, indexes, means,
+                                    bool(options.get("core_only")))
             return _synthesise(model, y_hat, q, height, width, len(shape) == 2)
 
 
-def code_slice(channels: np.ndarray, means: np.ndarray, indexes: np.ndarray, spatial, masks: list[np.ndarray],
-               table_count: int, code) -> np.ndarray:
+def _decode_latents(model, source, predictor, core: np.ndarray, slices: list[np.ndarray], indexes: np.ndarray,
+                    means: np.ndarray, core_only: bool) -> np.ndarray:
+    """The decoded latents (M, h, w).
+
+    The table indexes of every slice follow from the hyperprior's alone, so each slice is read in one call and the
+    slices independently: the Core slice, with the Auxiliary means it predicts, on the side thread, the Auxiliary
+    slices meanwhile on this one. The means are conditioned on what was decoded with the same exact integer sums
+    the encoder applied pass by pass (`code_slice`)."""
+    from .conditional import shifted_indexes, spatial_shift, stream_indexes, unpack_passes
+
+    count = model.y_tables.count
+    aux = ~core
+    if predictor is not None:
+        indexes = indexes.copy()
+        indexes[aux] = shifted_indexes(indexes[aux], predictor.index_shift, count)
+    groups = [np.flatnonzero(core)] + ([] if core_only else slices)
+    spatial = predictor.spatial if predictor is not None else [None] * (1 + len(slices))
+
+    def residuals(k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slice k's symbols, and its latents less the hyperprior's (and Core-predicted) means."""
+        channels = groups[k]
+        values = source.read(model.y_tables, stream_indexes(indexes[channels], spatial[k], count), stream=1 + k)
+        symbols = unpack_passes(values, len(channels), *indexes.shape[1:])
+        return symbols, symbols if spatial[k] is None else symbols + spatial_shift(spatial[k], symbols)
+
+    def core_work() -> tuple[np.ndarray, np.ndarray | None]:
+        symbols, core_residuals = residuals(0)
+        predicted = None if predictor is None else conditional.predicted_shift(predictor.weights, symbols)
+        return core_residuals, predicted
+
+    pending = side_thread().submit(core_work)
+    try:
+        aux_residuals = [residuals(k) for k in range(1, len(groups))]
+    finally:
+        core_residuals, predicted = pending.result()  # never leave the side thread reading after an error here
+    y_hat = means.copy()  # a channel that is not decoded keeps its (predicted) mean
+    if predicted is not None:
+        y_hat[aux] += predicted
+    y_hat[groups[0]] += core_residuals
+    for channels, (_, slice_residuals) in zip(groups[1:], aux_residuals):
+        y_hat[channels] += slice_residuals
+    return y_hat
+
+
+def code_slice(channels: np.ndarray, means: np.ndarray, indexes: np.ndarray, spatial, table_count: int,
+               code) -> np.ndarray:
     """Code one slice in its spatial passes, the same steps for encoder and decoder.
 
     `code(pass_means, pass_indexes, positions)` writes (encoder) or reads (decoder) the symbols of one pass, (K, n)
-    arrays over the positions where `positions` is true, and returns them. Before each later pass, the means and
-    table indexes of its positions are updated in `means` / `indexes` from the symbols decoded so far. Returns
+    arrays over the flat grid indexes `positions` (row-major), and returns them. Before each later pass, the means
+    and table indexes of its positions are updated in `means` / `indexes` from the symbols decoded so far. Returns
     the slice's symbols (K, h, w), residuals from the final means."""
-    slice_means, slice_indexes = means[channels], indexes[channels]
-    symbols = np.zeros(slice_means.shape)
-    decoded = np.zeros(masks[0].shape, dtype=bool)
-    for p, positions in enumerate(masks):
+    k, (height, width) = len(channels), means.shape[1:]
+    slice_means = means[channels].reshape(k, -1)
+    slice_indexes = indexes[channels].reshape(k, -1)
+    symbols = np.zeros((k, height * width))
+    # The symbols clipped for prediction, with one zero column past the grid (the neighbour of positions at the
+    # border); positions not decoded yet are zero and never read (PASS_NEIGHBOURS).
+    context = np.zeros((k, height * width + 1))
+    for p, layout in enumerate(conditional.pass_layouts(height, width)):
+        positions = layout.positions
         if p and spatial is not None:
-            neighbours = conditional.PASS_NEIGHBOURS[p]
-            slice_means[:, positions] += conditional.context_shift(spatial.weights[p - 1], symbols, decoded,
-                                                                   positions, neighbours)
+            slice_means[:, positions] += conditional.gathered_shift(spatial.weights[p - 1], context,
+                                                                    layout.neighbours)
             shifted = slice_indexes[:, positions] + spatial.index_shift[p - 1][:, None]
             slice_indexes[:, positions] = np.clip(shifted, 0, table_count - 1)
         symbols[:, positions] = code(slice_means[:, positions], slice_indexes[:, positions], positions)
-        decoded |= positions
-    means[channels], indexes[channels] = slice_means, slice_indexes
-    return symbols
+        if p + 1 < len(conditional.PASS_NEIGHBOURS):
+            limit = conditional.RESIDUAL_LIMIT
+            context[:, positions] = np.clip(symbols[:, positions], -limit, limit)
+    means[channels] = slice_means.reshape(k, height, width)
+    indexes[channels] = slice_indexes.reshape(k, height, width)
+    return symbols.reshape(k, height, width)
 
 
 def _auxiliary_parameters(model, predictor, core: np.ndarray, means: np.ndarray, indexes: np.ndarray,

@@ -17,6 +17,7 @@ same exact integer on every machine. The mean shift is that integer times 2**-FR
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -42,17 +43,24 @@ def core_features(core_symbols: np.ndarray, rows: np.ndarray | None = None) -> n
 
 
 def predicted_shift(weights: np.ndarray, core_symbols: np.ndarray) -> np.ndarray:
-    """Mean shift (Ka, h, w) float64, exact multiples of 2**-FRACTION_BITS. Only the features and channels with
-    non-zero weights are computed: the others contribute exactly zero."""
-    _, h, w = core_symbols.shape
-    shift = np.zeros((weights.shape[1], h * w))
+    """Mean shift (Ka, h, w) float64, exact multiples of 2**-FRACTION_BITS: the same numbers as
+    `core_features(core_symbols) @ weights`, computed as one float64 convolution over the channels with non-zero
+    weights (the others contribute exactly zero)."""
+    import torch
+    import torch.nn.functional as F
+
+    k, h, w = core_symbols.shape
+    shift = np.zeros((weights.shape[1], h, w))
     channels = np.flatnonzero(weights.any(axis=0))
-    rows = np.flatnonzero(weights[:, channels].any(axis=1))
-    if len(channels) and len(rows):
-        used = weights[np.ix_(rows, channels)].astype(np.float64)
-        exact = core_features(core_symbols, rows) @ used  # integers below 2**53: exact
-        shift[channels] = exact.T / (1 << FRACTION_BITS)
-    return shift.reshape(weights.shape[1], h, w)
+    if len(channels):
+        # Feature f = window position f // k (row-major in the 3x3 window) of Core channel f % k.
+        kernel = weights[:, channels].T.reshape(len(channels), CONTEXT, CONTEXT, k).transpose(0, 3, 1, 2)
+        r = np.clip(core_symbols, -RESIDUAL_LIMIT, RESIDUAL_LIMIT).astype(np.float64)
+        with torch.no_grad():
+            exact = F.conv2d(torch.from_numpy(r)[None], torch.from_numpy(kernel.astype(np.float64)),
+                             padding=CONTEXT // 2)[0].numpy()  # integers below 2**53: exact in any order
+        shift[channels] = exact / (1 << FRACTION_BITS)
+    return shift
 
 
 # Passes over the positions of a slice (rows r, columns c of the latent grid), in coding order, and the
@@ -92,6 +100,89 @@ def context_shift(weights: np.ndarray, symbols: np.ndarray, decoded: np.ndarray,
     """Mean shift (K, n) of the positions, exact multiples of 2**-FRACTION_BITS (see predicted_shift)."""
     exact = context_features(symbols, decoded, positions, neighbours) @ weights.astype(np.float64)
     return exact.T / (1 << FRACTION_BITS)
+
+
+@dataclass(frozen=True)
+class PassLayout:
+    """Where one pass of a slice lies on the flattened (h * w) latent grid, for coding.
+
+    `positions`: the pass's flat indexes, row-major (the coding order). `neighbours`: (n, len(PASS_NEIGHBOURS[p]))
+    flat indexes of each position's context neighbours, or h * w (one past the grid, a zero) outside the image."""
+
+    positions: np.ndarray
+    neighbours: np.ndarray
+
+
+@cache
+def pass_layouts(height: int, width: int) -> tuple[PassLayout, ...]:
+    """The layouts of `pass_masks(height, width)`, cached per grid size (arrays are read-only)."""
+    layouts = []
+    for mask, offsets in zip(pass_masks(height, width), PASS_NEIGHBOURS):
+        rows, cols = np.nonzero(mask)
+        columns = []
+        for dy, dx in offsets:
+            y, x = rows + dy, cols + dx
+            inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+            columns.append(np.where(inside, y * width + x, height * width))
+        neighbours = np.stack(columns, axis=1) if columns else np.zeros((len(rows), 0), dtype=np.int64)
+        positions = rows * width + cols
+        positions.flags.writeable = neighbours.flags.writeable = False
+        layouts.append(PassLayout(positions, neighbours))
+    return tuple(layouts)
+
+
+def gathered_shift(weights: np.ndarray, context: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """Mean shift (K, n) from `context` (K, h * w + 1), clipped symbols with a trailing zero column, at the
+    `neighbours` of a PassLayout: the same numbers as `context_shift` (exact, see predicted_shift)."""
+    import torch
+
+    k = context.shape[0]
+    n, m = neighbours.shape
+    features = context[:, neighbours].transpose(1, 2, 0).reshape(n, m * k)  # feature = neighbour * K + channel
+    # torch's matmul, not numpy's: numpy's BLAS threads keep spinning after the call and slow down the synthesis
+    # transform that runs next on the same cores.
+    exact = torch.from_numpy(features) @ torch.from_numpy(weights.astype(np.float64))
+    return exact.numpy().T / (1 << FRACTION_BITS)
+
+
+def stream_indexes(slice_indexes: np.ndarray, spatial: SpatialPredictor | None, table_count: int) -> np.ndarray:
+    """The table indexes of a slice (K, h, w) in its stream's order: pass by pass, each pass channel-major over
+    its positions, with the pass's scale steps applied. They depend on the hyperprior's parameters only, never on
+    decoded symbols: a decoder reads a whole slice in one call."""
+    k, height, width = slice_indexes.shape
+    flat = slice_indexes.reshape(k, -1)
+    parts = []
+    for p, layout in enumerate(pass_layouts(height, width)):
+        part = flat[:, layout.positions]
+        if p and spatial is not None:
+            part = np.clip(part + spatial.index_shift[p - 1][:, None], 0, table_count - 1)
+        parts.append(part.ravel())
+    return np.concatenate(parts)
+
+
+def unpack_passes(values: np.ndarray, k: int, height: int, width: int) -> np.ndarray:
+    """A slice's symbols (K, h, w) float64 from its stream's values (the order of `stream_indexes`)."""
+    symbols = np.empty((k, height * width))
+    start = 0
+    for layout in pass_layouts(height, width):
+        n = k * len(layout.positions)
+        symbols[:, layout.positions] = values[start : start + n].reshape(k, -1)
+        start += n
+    return symbols.reshape(k, height, width)
+
+
+def spatial_shift(spatial: SpatialPredictor, symbols: np.ndarray) -> np.ndarray:
+    """Mean shift (K, h, w) of a slice's later passes from its whole decoded symbols (K, h, w): every pass reads
+    only neighbours of earlier passes (PASS_NEIGHBOURS), so this equals the shifts the encoder applied pass by
+    pass. Zero on pass 0."""
+    k, height, width = symbols.shape
+    context = np.zeros((k, height * width + 1))
+    context[:, :-1] = np.clip(symbols.reshape(k, -1), -RESIDUAL_LIMIT, RESIDUAL_LIMIT)
+    shift = np.zeros((k, height * width))
+    for p, layout in enumerate(pass_layouts(height, width)):
+        if p:
+            shift[:, layout.positions] = gathered_shift(spatial.weights[p - 1], context, layout.neighbours)
+    return shift.reshape(k, height, width)
 
 
 AUX_SLICES = 2
