@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rcodec.photos import load_photos
+from rcodec.torch_runtime import tune_allocator
 
 
 def sample_tiles(images: list[np.ndarray], rng: np.random.Generator, batch: int, tile: int,
@@ -49,6 +50,8 @@ def train(data: str, out: str, steps: int, batch: int = 32, lr: float = 1e-3, th
     from .model import AdaptiveConfig, AdaptiveTokenizer
 
     torch.set_num_threads(threads)
+
+    tune_allocator()  # large activations reuse heap memory instead of fresh pages
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "state.pt"

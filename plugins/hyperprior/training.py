@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from rcodec.torch_runtime import tune_allocator
+
 from .model import ARCHITECTURES, LAMBDAS, rate_distortion_loss
 
 
@@ -98,6 +100,7 @@ def _atomic_save(obj: object, path: Path) -> None:
 def train(cfg: TrainConfig, log=print) -> Path:
     """Run (or resume) training; returns the checkpoint path."""
     torch.set_num_threads(cfg.threads)
+    tune_allocator()  # large activations reuse heap memory instead of fresh pages
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rcodec.torch_runtime import tune_allocator
+
 from .mnist import TRAIN_FILE, load_images
 
 EXPORT_FORMAT = "rcodec-pc-hclt-2"  # log probabilities in float16
@@ -54,6 +56,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[dict, list[dict
     from rcodec.entropy.pc.circuit import compact_export
 
     torch.set_num_threads(cfg.threads)
+    tune_allocator()  # large activations reuse heap memory instead of fresh pages
     images = load_images(Path(cfg.data) / TRAIN_FILE).reshape(-1, 28 * 28)
     train_set, valid = images[: len(images) - cfg.validation], images[len(images) - cfg.validation :]
     if cfg.init:

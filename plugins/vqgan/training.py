@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rcodec.photos import load_photos
+from rcodec.torch_runtime import tune_allocator
 
 
 def _batch(images: list[np.ndarray], rng: np.random.Generator, batch: int, crop: int) -> np.ndarray:
@@ -29,6 +30,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 64, lr: f
     from .model import VqganConfig, VQModel
 
     torch.set_num_threads(threads)
+
+    tune_allocator()  # large activations reuse heap memory instead of fresh pages
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "state.pt"
