@@ -15,6 +15,8 @@ PRESETS: list[tuple[str, str, str, dict, list[str] | None]] = [
     ("speech_libri1_3s.lossless.{coder}.rcz", "speech_libri1_3s.wav", "lossless", {}, None),
     *[(f"kodim23_crop.{codec}.q{q}.{{coder}}.rcz", "kodim23_crop.png", codec, {"quality": q}, ["rans"])
       for codec in ("factorized", "hyperprior", "hyperprior-iscs") for q in range(1, 9)],
+    *[(f"kodim23_crop.{codec}.q4.{{coder}}.rcz", "kodim23_crop.png", codec, {"quality": 4}, ["rans"])
+      for codec in ("alit", "karl")],
     ("mnist_test_0.pc-mnist.{coder}.rcz", "mnist_test_0.png", "pc-mnist", {}, ["rans", "range"]),
     ("mnist_test_0-3.pc-mnist.{coder}.rcz", "mnist_test_0-3.png", "pc-mnist", {}, ["rans"]),
 ]

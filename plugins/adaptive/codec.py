@@ -55,7 +55,7 @@ def _load(weights: str | None) -> Prepared:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         cfg = AdaptiveConfig.from_dict(payload["config"])
         model = AdaptiveTokenizer(cfg)
-        model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
+        model.load_weights({k: v.float() for k, v in payload["state_dict"].items()})
     except (KeyError, RuntimeError, TypeError, ValueError, OSError) as exc:
         raise WeightsError(f"{path}: not an adaptive tokenizer weights file ({exc})") from None
     model.eval()

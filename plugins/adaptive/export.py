@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,18 +64,40 @@ def rollout_curves(model, tiles):
     return torch.cat(codes), torch.cat(pooled), torch.cat(curves)
 
 
-def fit_head(model, pooled, curves, steps: int = 1500, log: Callable[[str], None] = print) -> None:
-    """Fit the KARL quality head to the measured rollout curves (capped at 50 dB, where flat tiles saturate)."""
+def head_tiles(data: Path, per_image: int = 300, seed: int = 1) -> np.ndarray:
+    """Tiles for fitting KARL's head: `per_image` tiles drawn from the 32x32 grid of every training photo,
+    (N, 32, 32, 3) uint8. Many photos, few tiles each: the head sees more kinds of texture than one crop shows."""
+    from rcodec.photos import load_photos
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for img in load_photos(data):
+        gh, gw = img.shape[0] // 32, img.shape[1] // 32
+        cells = rng.choice(gh * gw, min(per_image, gh * gw), replace=False)
+        out.extend(img[r * 32:(r + 1) * 32, c * 32:(c + 1) * 32] for r, c in zip(cells // gw, cells % gw))
+    return np.stack(out)
+
+
+def fit_head(model, pooled, curves, steps: int = 3000, cap: float = 40.0,
+             log: Callable[[str], None] = print) -> None:
+    """Fit the KARL quality head to the measured rollout curves: inputs normalised over these tiles, curves capped
+    at `cap` dB (above the highest target, where flat tiles saturate), mini-batches of 4,096, cosine-decayed Adam."""
     import torch
     import torch.nn.functional as F
 
-    target = curves.clamp(max=50.0)
+    model.karl_mean.copy_(pooled.mean(0))
+    model.karl_scale.copy_(pooled.std(0) + 1e-6)
+    target = curves.clamp(max=cap)
+    generator = torch.Generator().manual_seed(0)
     opt = torch.optim.Adam(model.karl.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for step in range(steps):
-        loss = F.smooth_l1_loss(model.quality_curve(pooled), target)
+        batch = torch.randint(0, len(pooled), (4096,), generator=generator)
+        loss = F.smooth_l1_loss(model.quality_curve(pooled[batch]), target[batch])
         opt.zero_grad()
         loss.backward()
         opt.step()
+        schedule.step()
         if (step + 1) % 500 == 0:
             log(json.dumps({"head_step": step + 1, "l1": round(loss.item(), 3)}))
 
@@ -94,10 +117,10 @@ def export(checkpoint: Path, data: Path, command: str, out_dir: Path = WEIGHTS_D
     torch.set_num_threads(1)
     torch.manual_seed(0)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    cfg = AdaptiveConfig.from_dict(state["config"])
+    cfg = replace(AdaptiveConfig.from_dict(state["config"]), karl_stats=True)
     model = AdaptiveTokenizer(cfg)
-    # calibrate with the fp16-rounded weights that ship
-    model.load_state_dict({k: v.half().float() for k, v in state["model"].items()})
+    # calibrate with the fp16-rounded weights that ship; the head is fitted here from scratch
+    model.load_weights({k: v.half().float() for k, v in state["model"].items()}, karl=False)
     model.eval()
     crops = calibration_tiles(data)
     if max_images:
@@ -109,10 +132,11 @@ def export(checkpoint: Path, data: Path, command: str, out_dir: Path = WEIGHTS_D
     codes, pooled, curves = rollout_curves(model, tiles)
     log(json.dumps({"calibration_tiles": len(tiles), "mean_psnr_per_length": [round(v, 2) for v in
                                                                              curves.mean(0).tolist()]}))
+    sample = torch.from_numpy(head_tiles(data)).permute(0, 3, 1, 2).float() / 255.0
+    _, head_pooled, head_curves = rollout_curves(model, sample)
+    log(json.dumps({"head_tiles": len(sample)}))
     with torch.enable_grad():
-        fit_head(model, pooled.detach(), curves.detach(), log=log)
-    for p in model.karl.parameters():  # round the head as it ships
-        p.data = p.data.half().float()
+        fit_head(model, head_pooled.detach(), head_curves.detach(), log=log)
     rungs = len(cfg.ladder)
     agree = {}
     count_counts = np.zeros((rungs + 1, rungs), np.int64)
@@ -135,14 +159,16 @@ def export(checkpoint: Path, data: Path, command: str, out_dir: Path = WEIGHTS_D
     path = out_dir / WEIGHTS_NAME
     payload = {"config": cfg.to_dict(),
                # half precision keeps the file small; loading converts back to float32
-               "state_dict": {k: v.half() for k, v in model.state_dict().items()},
+               # (the small KARL head stays float32: its inputs are normalised with fitted scales)
+               "state_dict": {k: v if k.startswith("karl") else v.half() for k, v in model.state_dict().items()},
                "token_freqs": torch.from_numpy(normalize_counts(token_counts)),
                "count_freqs": torch.from_numpy(normalize_counts(count_counts))}
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
     entry = {"sha256": sha256_file(path), "bytes": path.stat().st_size, "steps": state["step"],
-             "config": cfg.to_dict(), "calibration": {"tiles": len(tiles), "karl_within_one_step": agree},
+             "config": cfg.to_dict(), "calibration": {"tiles": len(tiles), "head_tiles": len(sample),
+                                                      "karl_within_one_step": agree},
              "command": command}
     manifest_path = out_dir / "WEIGHTS.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

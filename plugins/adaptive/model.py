@@ -24,12 +24,16 @@ class AdaptiveConfig:
     levels: tuple[int, ...] = field(default_factory=lambda: (7, 7, 7, 5, 5, 5))  # FSQ levels per token dimension
     ladder: tuple[int, ...] = LADDER
     linear_path: bool = True  # a linear pixels<->tokens path beside the transformers (learns fast, PCA-like)
+    # KARL's head also reads the tile's simple statistics (`tile_statistics`), its inputs normalised; off in the
+    # first exports, whose head read the pooled encoder state only
+    karl_stats: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> AdaptiveConfig:
+        d = {"karl_stats": False, **d}  # configs written before the option had the pooled-state head
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     @property
@@ -55,6 +59,22 @@ class FSQ(nn.Module):
 
     def dequantize(self, idx: torch.Tensor) -> torch.Tensor:
         return (idx.float() - self.halfw) / self.halfw
+
+
+STATISTICS = 7
+
+
+def tile_statistics(x: torch.Tensor) -> torch.Tensor:
+    """(B, STATISTICS) for tiles (B, 3, h, w) in [0, 1]: log mean absolute horizontal and vertical differences, log
+    mean squared Laplacian, log standard deviation of each colour, mean value. How hard a tile is to rebuild
+    shows in these; KARL's head reads them beside the encoder's state."""
+    gx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean((1, 2, 3))
+    gy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean((1, 2, 3))
+    inner = x[..., 1:-1, 1:-1]
+    laplacian = 4 * inner - x[..., :-2, 1:-1] - x[..., 2:, 1:-1] - x[..., 1:-1, :-2] - x[..., 1:-1, 2:]
+    colour_std = x.flatten(2).std(2)
+    return torch.stack([torch.log(gx + 1e-3), torch.log(gy + 1e-3), torch.log(laplacian.pow(2).mean((1, 2, 3)) + 1e-6),
+                        *torch.log(colour_std + 1e-3).T, x.mean((1, 2, 3))], dim=1)
 
 
 def _blocks(cfg: AdaptiveConfig, layers: int) -> nn.TransformerEncoder:
@@ -88,7 +108,22 @@ class AdaptiveTokenizer(nn.Module):
             pix, codes = 3 * cfg.tile * cfg.tile, cfg.max_tokens * len(cfg.levels)
             self.enc_lin = nn.Linear(pix, codes)
             self.dec_lin = nn.Linear(codes, pix)
-        self.karl = nn.Sequential(nn.Linear(2 * d + 1, 128), nn.GELU(), nn.Linear(128, len(cfg.ladder)))
+        features = 2 * d + 1 + (STATISTICS if cfg.karl_stats else 0)
+        # inputs are normalised as (f - karl_mean) / karl_scale, both fitted at export (identity before that)
+        self.register_buffer("karl_mean", torch.zeros(features))
+        self.register_buffer("karl_scale", torch.ones(features))
+        self.karl = nn.Sequential(nn.Linear(features, 128), nn.GELU(), nn.Linear(128, len(cfg.ladder)))
+
+    def load_weights(self, state: dict[str, torch.Tensor], karl: bool = True) -> None:
+        """Load a state dict. Weights from before the head normalisation have no karl_mean / karl_scale: the
+        identity. With karl=False the head is left as initialised (an export about to fit it anew)."""
+        state = dict(state)
+        for name in ("karl_mean", "karl_scale"):
+            state.setdefault(name, getattr(self, name))
+        if not karl:
+            state = {k: v for k, v in state.items() if not k.startswith("karl")}
+            state.update({k: v for k, v in self.state_dict().items() if k.startswith("karl")})
+        self.load_state_dict(state)
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -109,7 +144,10 @@ class AdaptiveTokenizer(nn.Module):
         h = torch.cat([h, self.queries.expand(x.shape[0], -1, -1)], dim=1)
         h = self.enc_norm(self.encoder(h))
         std = x.flatten(1).std(dim=1, keepdim=True)
-        pooled = torch.cat([h[:, :n].mean(1), h[:, n:].mean(1), torch.log(std + 1e-3)], dim=1)
+        parts = [h[:, :n].mean(1), h[:, n:].mean(1), torch.log(std + 1e-3)]
+        if self.cfg.karl_stats:
+            parts.append(tile_statistics(x))
+        pooled = torch.cat(parts, dim=1)
         codes = self.to_code(h[:, n:])
         if self.cfg.linear_path:
             codes = codes + self.enc_lin((x - 0.5).flatten(1)).view_as(codes)
@@ -130,6 +168,6 @@ class AdaptiveTokenizer(nn.Module):
 
     def quality_curve(self, pooled: torch.Tensor) -> torch.Tensor:
         """Predicted PSNR (dB) of each ladder length, non-decreasing along the ladder."""
-        out = self.karl(pooled)
+        out = self.karl((pooled - self.karl_mean) / self.karl_scale)
         base = 20.0 + out[:, :1]
         return torch.cat([base, base + torch.cumsum(F.softplus(out[:, 1:]), dim=1)], dim=1)

@@ -64,7 +64,7 @@ def train(data: str, out: str, steps: int, batch: int = 32, lr: float = 1e-3, th
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         cfg = AdaptiveConfig.from_dict(state["config"])
         model = AdaptiveTokenizer(cfg)
-        model.load_state_dict(state["model"])
+        model.load_weights(state["model"])
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
         opt.load_state_dict(state["opt"])
         step = state["step"]
