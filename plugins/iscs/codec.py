@@ -266,12 +266,14 @@ def _decode_latents(model, source, predictor, core: np.ndarray, slices: list[np.
 
 def code_slice(channels: np.ndarray, means: np.ndarray, indexes: np.ndarray, spatial, table_count: int,
                code) -> np.ndarray:
-    """Code one slice in its spatial passes, the same steps for encoder and decoder.
+    """Encode one slice in its spatial passes. (The decoder, which needs no means to read symbols, reads a slice
+    in one call and applies the same shifts afterwards: `_decode_latents`; a test holds the two to the same
+    numbers.)
 
-    `code(pass_means, pass_indexes, positions)` writes (encoder) or reads (decoder) the symbols of one pass, (K, n)
-    arrays over the flat grid indexes `positions` (row-major), and returns them. Before each later pass, the means
-    and table indexes of its positions are updated in `means` / `indexes` from the symbols decoded so far. Returns
-    the slice's symbols (K, h, w), residuals from the final means."""
+    `code(pass_means, pass_indexes, positions)` writes the symbols of one pass, (K, n) arrays over the flat grid
+    indexes `positions` (row-major), and returns them. Before each later pass, the means and table indexes of its
+    positions are updated in `means` / `indexes` from the symbols coded so far. Returns the slice's symbols
+    (K, h, w), residuals from the final means."""
     k, (height, width) = len(channels), means.shape[1:]
     slice_means = means[channels].reshape(k, -1)
     slice_indexes = indexes[channels].reshape(k, -1)
