@@ -1,9 +1,10 @@
-"""The `vqgan` codec: an image becomes a grid of codebook indices (f16), entropy coded with a learned categorical
-prior; the codebook size (the rate) comes from a K-means ladder; lost indices can be simulated and restored."""
+"""The `vqgan` codec: an image becomes a grid of codebook indices (f16), entropy coded with a learned prior (the
+masked context model of `context.py`, or a categorical one); the codebook size (the rate) comes from a K-means
+ladder; lost indices can be simulated and are restored by the context model."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from rcodec.weights import check_file_weights, shipped_weights
 from .export import LADDER, WEIGHTS_DIR, WEIGHTS_NAME
 
 MAX_PIXELS = 1 << 24
-PRIORS = ("categorical", "uniform")
+PRIORS = ("context", "categorical", "uniform")
 
 
 @dataclass
@@ -27,10 +28,21 @@ class Prepared:
     books: dict[int, Any]  # K -> (K, D) float32 codebook
     freqs: dict[int, np.ndarray]  # K -> int64 frequencies summing to 2**16
     sha256: bytes
+    context: dict[int, Any] = field(default_factory=dict)  # K -> IntegerContext (shipped weights only)
 
 
 @cache
 def _load(weights: str | None) -> Prepared:
+    import torch
+
+    prep = _load_weights(weights)
+    # channels-last convolutions are about a quarter faster on a CPU; encoder and decoder both use them, so the
+    # output hash the encoder records is what decoders compute
+    prep.model.to(memory_format=torch.channels_last)
+    return prep
+
+
+def _load_weights(weights: str | None) -> Prepared:
     import torch
 
     from .model import VqganConfig, load_state
@@ -46,10 +58,14 @@ def _load(weights: str | None) -> Prepared:
     model = load_state({k: v.float() for k, v in payload["state_dict"].items()}, cfg)
     books = {int(k): v.float() for k, v in payload["codebooks"].items()}
     freqs = {int(k): v.numpy().astype(np.int64) for k, v in payload["freqs"].items()}
-    return Prepared(model, books, freqs, bytes.fromhex(sha))
+    from .context import IntegerContext
+
+    context = {int(k): IntegerContext.from_state(v) for k, v in payload.get("context", {}).items()}
+    return Prepared(model, books, freqs, bytes.fromhex(sha), context)
 
 
 def _tables(prep: Prepared, k: int, prior: str):
+    """The one table of the uniform or categorical prior (the context prior uses the categorical one first)."""
     from rcodec.entropy import CdfTables
 
     if prior == "uniform":
@@ -68,7 +84,8 @@ def lost_mask(shape: tuple[int, int], fraction: float, seed: int) -> np.ndarray:
 
 def restore(zq, mask: np.ndarray, iters: int = 64):
     """Fill lost positions of the quantized latent (1, D, h, w) from their known neighbours, outwards: each pass
-    gives every still-unknown position the mean of its known 4-neighbours."""
+    gives every still-unknown position the mean of its known 4-neighbours. The fallback for weights without a
+    context model (a user checkpoint)."""
     import torch
     import torch.nn.functional as F
 
@@ -93,7 +110,7 @@ def _grid(height: int, width: int, factor: int) -> tuple[int, int]:
 
 class VqganCodec(Codec):
     id = "vqgan"
-    version = 1
+    version = 2  # 2: the context prior
     media = ("image",)
     lossless = False
     description = "VQGAN tokenizer (f16), K-means codebook ladder, learned index prior; extreme rates (<= 0.05 bpp)"
@@ -101,13 +118,18 @@ class VqganCodec(Codec):
         "quality": Option(int, len(LADDER), f"codebook rung 1..{len(LADDER)} (K = {', '.join(map(str, LADDER))})",
                           tuple(range(1, len(LADDER) + 1))),
         "codebook": Option(int, None, "codebook size K (overrides quality)"),
-        "prior": Option(str, "categorical", "index prior", PRIORS),
+        "prior": Option(str, "context", "index prior: context (masked context model, falls back to categorical "
+                                           "where the weights have none), categorical or uniform", PRIORS),
         "weights": Option(str, None, "a taming-transformers VQGAN .ckpt to use instead of the shipped weights"),
     }
     decode_options = {
         "weights": Option(str, None, "the checkpoint the file was compressed with"),
-        "lost_fraction": Option(float, 0.0, "simulate losing this fraction of the indices (restored from neighbours)"),
+        "lost_fraction": Option(float, 0.0, "simulate losing this fraction of the indices (restored by the context "
+                                            "model)"),
         "lost_seed": Option(int, 0, "seed choosing which indices are lost"),
+        "restorer": Option(str, "context", "how lost indices are filled: context (the context model's expected "
+                                           "codeword) or neighbours (mean of the known neighbours' codewords)",
+                           ("context", "neighbours")),
     }
 
     def partial(self, options: dict[str, Any]) -> bool:
@@ -136,9 +158,17 @@ class VqganCodec(Codec):
         with codec_inference():
             z = prep.model.encode_latent(x)
             idx = prep.model.quantize.indices(z, prep.books[k])[0]
-            sink.write(idx.numpy().astype(np.int32).ravel(), _tables(prep, k, params["prior"]))
+            prior = params["prior"]
+            if prior == "context" and k not in prep.context:
+                prior = "categorical"
+            if prior == "context":
+                from .context import write_grid
+
+                write_grid(sink, prep.context[k], idx.numpy(), _tables(prep, k, "categorical"))
+            else:
+                sink.write(idx.numpy().astype(np.int32).ravel(), _tables(prep, k, prior))
             recon = self._synthesise(prep, idx, k, height, width, gray, None)
-        record = {"codebook": k, "prior": params["prior"], "gray": gray}
+        record = {"codebook": k, "prior": prior, "gray": gray}
         if params.get("weights"):
             record["user_weights"] = True
         return EncodeResult(record, prep.sha256, recon)
@@ -160,7 +190,7 @@ class VqganCodec(Codec):
         prep = _load(options.get("weights"))
         check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         k, prior = header.params.get("codebook"), header.params.get("prior")
-        if k not in prep.books or prior not in PRIORS:
+        if k not in prep.books or prior not in PRIORS or (prior == "context" and k not in prep.context):
             raise MediaError(f"invalid codebook {k!r} or prior {prior!r} in the header")
         shape = header.shape
         if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape \
@@ -172,21 +202,36 @@ class VqganCodec(Codec):
         f = prep.model.cfg.factor
         height, width = shape[:2]
         grid = _grid(height, width, f)
-        values = source.read(_tables(prep, k, prior), count=grid[0] * grid[1])
+        if prior == "context":
+            from .context import read_grid
+
+            try:
+                values = read_grid(source, prep.context[k], grid, _tables(prep, k, "categorical"))
+            except ValueError as exc:
+                raise MediaError(str(exc)) from None
+        else:
+            values = source.read(_tables(prep, k, prior), count=grid[0] * grid[1])
         if values.min() < 0 or values.max() >= k:
             raise MediaError("decoded index out of range")
         idx = torch.from_numpy(values.astype(np.int64)).view(grid)
         mask = lost_mask(grid, fraction, int(options.get("lost_seed") or 0)) if fraction > 0 else None
         with codec_inference():
-            return self._synthesise(prep, idx, k, height, width, len(shape) == 2, mask)
+            return self._synthesise(prep, idx, k, height, width, len(shape) == 2, mask,
+                                    options.get("restorer") == "neighbours")
 
     def _synthesise(self, prep: Prepared, idx, k: int, height: int, width: int, gray: bool,
-                    mask: np.ndarray | None) -> Media:
+                    mask: np.ndarray | None, neighbours: bool = False) -> Media:
         import torch
 
-        zq = prep.model.quantize.lookup(idx[None], prep.books[k])
-        if mask is not None:
-            zq = restore(zq, mask)
+        if mask is not None and k in prep.context and not neighbours:
+            from .context import restore_lost
+
+            zq = restore_lost(prep.context[k], idx.numpy(), mask, prep.books[k])
+        else:
+            zq = prep.model.quantize.lookup(idx[None], prep.books[k])
+            if mask is not None:
+                zq = restore(zq, mask)
+        zq = zq.contiguous(memory_format=torch.channels_last)
         x_hat = prep.model.decode_latent(zq)[0, :, :height, :width]
         pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
         if gray:

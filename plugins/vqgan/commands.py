@@ -19,19 +19,49 @@ def register_train(group) -> None:
     @click.option("--batch", type=int, default=8, show_default=True)
     @click.option("--crop", type=int, default=64, show_default=True)
     @click.option("--lr", type=float, default=1e-3, show_default=True)
+    @click.option("--ms-ssim-weight", type=float, default=0.0, show_default=True,
+                  help="Weight of the (1 - MS-SSIM) loss term; needs --crop above 96.")
+    @click.option("--lr-drop-at", type=int, default=0, show_default=True,
+                  help="Step from which the learning rate is divided by 10 (0: never).")
+    @click.option("--max-seconds", type=float, default=0.0, show_default=True,
+                  help="Stop (and save) after this much wall time (0: no limit).")
     @click.option("--threads", type=int, default=1, show_default=True)
     @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda when one is at hand.")
     @click.option("--export/--no-export", default=False,
                   help="After training, build the codebook ladder and priors and write weights/vqgan.pt.")
-    def train_vqgan(data, out, steps, batch, crop, lr, threads, device, export) -> None:
-        """Train the f16 VQGAN (reconstruction + codebook losses) and export the K-means codebook ladder."""
+    def train_vqgan(data, out, steps, batch, crop, lr, ms_ssim_weight, lr_drop_at, max_seconds, threads, device,
+                    export) -> None:
+        """Train the f16 VQGAN (reconstruction, MS-SSIM and codebook losses) and export the K-means codebook ladder."""
         from .training import train
 
-        ckpt = train(data, out, steps, batch=batch, crop=crop, lr=lr, threads=threads, device=device,
-                     log=lambda line: click.echo(line, err=True))
+        try:
+            ckpt = train(data, out, steps, batch=batch, crop=crop, lr=lr, threads=threads, device=device,
+                         ms_ssim_weight=ms_ssim_weight, lr_drop_at=lr_drop_at, max_seconds=max_seconds,
+                         log=lambda line: click.echo(line, err=True))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
         if export:
             from .export import export as do_export
 
             command = "rcodec train vqgan " + " ".join(shlex.quote(a) for a in sys.argv[3:])
             entry = do_export(Path(ckpt), Path(data), command)
             click.echo(f"exported weights/vqgan.pt sha256 {entry['sha256'][:16]}... ladder {entry['ladder']}")
+
+    @group.command(name="vqgan-prior")
+    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
+                  help="Folder of training photos (never the evaluation set).")
+    @click.option("--steps", type=int, default=1500, show_default=True, help="Adam steps per ladder rung.")
+    @click.option("--crops-per-image", type=int, default=12, show_default=True)
+    @click.option("--crop", type=int, default=384, show_default=True, help="Crop side in pixels (a multiple of 16).")
+    @click.option("--threads", type=int, default=1, show_default=True)
+    def train_vqgan_prior(data, steps, crops_per_image, crop, threads) -> None:
+        """Fit the masked context model (index prior and lost-index restorer) of every rung of the shipped
+        weights, and add it to weights/vqgan.pt."""
+        from .prior_training import train_priors
+
+        if crop % 16:
+            raise click.UsageError("--crop must be a multiple of 16")
+        command = "rcodec train vqgan-prior " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+        entry = train_priors(Path(data), steps, crops_per_image, crop, command, threads=threads,
+                             log=lambda line: click.echo(line, err=True))
+        click.echo(f"wrote weights/vqgan.pt sha256 {entry['sha256'][:16]}...")

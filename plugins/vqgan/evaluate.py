@@ -30,7 +30,7 @@ def evaluate(dataset: Path, limit: int = 24, fractions=(0.0, 0.1, 0.2, 0.3)) -> 
         ["rcodec.plugins.vqgan.evaluate"] + sys.argv[1:])}
     for k in LADDER:
         row = {}
-        for prior in ("uniform", "categorical"):
+        for prior in ("uniform", "categorical", "context"):
             bits = indices = 0
             for img in images:
                 n = int(np.prod(_grid(img.shape[0], img.shape[1], f))) - 4
@@ -41,17 +41,20 @@ def evaluate(dataset: Path, limit: int = 24, fractions=(0.0, 0.1, 0.2, 0.3)) -> 
             row[prior] = round(bits / indices, 4)
         out["bits_per_index"][k] = row
     top = LADDER[-1]
+    encoded = [rcodec.encode(img, codec="vqgan", codebook=top) for img in images]
     for fraction in fractions:
-        ps, ms, times = [], [], []
-        for img in images:
-            data = rcodec.encode(img, codec="vqgan", codebook=top)
-            t0 = time.perf_counter()
-            dec = rcodec.decode(data, lost_fraction=fraction, lost_seed=0)
-            times.append(time.perf_counter() - t0)
-            ps.append(psnr(img, dec))
-            ms.append(ms_ssim(img, dec))
-        out["lost"][fraction] = {"psnr": round(float(np.mean(ps)), 3), "ms_ssim": round(float(np.mean(ms)), 4),
-                                 "decode_s": round(float(np.mean(times)), 3)}
+        row = {}
+        for restorer in ("context", "neighbours"):
+            ps, ms, times = [], [], []
+            for img, data in zip(images, encoded):
+                t0 = time.perf_counter()
+                dec = rcodec.decode(data, lost_fraction=fraction, lost_seed=0, restorer=restorer)
+                times.append(time.perf_counter() - t0)
+                ps.append(psnr(img, dec))
+                ms.append(ms_ssim(img, dec))
+            row[restorer] = {"psnr": round(float(np.mean(ps)), 3), "ms_ssim": round(float(np.mean(ms)), 4),
+                             "decode_s": round(float(np.mean(times)), 3)}
+        out["lost"][fraction] = row
     return out
 
 
