@@ -20,7 +20,7 @@ import numpy as np
 from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
 from rcodec.errors import FormatError
 from rcodec.media import Media
-from rcodec.torch_runtime import codec_inference
+from rcodec.torch_runtime import codec_inference, side_thread
 from rcodec.weights import check_file_weights, shipped_weights
 
 from . import vc_prior
@@ -85,15 +85,28 @@ def _rgb(media: Media) -> np.ndarray:
 
 
 def synthesise(prep: Prepared, q: np.ndarray, step_index: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Integers (N, latent) -> uint8 image of `shape`: float64, one thread, fixed chunks."""
+    """Integers (N, latent) -> uint8 image of `shape`: float64 in fixed chunks of patches.
+
+    Every chunk is computed on one thread by the same kernels whatever the machine's thread count; the second
+    half of the chunks runs on `side_thread()` while this thread computes the first. Chunks are independent, so
+    the pixels do not depend on which thread computed them."""
     import torch
 
     cfg = prep.cfg
     z = torch.from_numpy(q.astype(np.float64) * prep.grid[step_index])
     params = {k: v.double() for k, v in prep.half.items()}
     coords = torch.from_numpy(patch_coords(cfg.patch))
+
+    def run(starts: list[int]) -> list:
+        with torch.no_grad():  # grad mode is per thread
+            return [forward(cfg, params, z[i:i + CHUNK], coords) for i in starts]
+
+    starts = list(range(0, z.shape[0], CHUNK))
+    half = len(starts) // 2
     with codec_inference():
-        out = torch.cat([forward(cfg, params, z[i:i + CHUNK], coords) for i in range(0, z.shape[0], CHUNK)])
+        later = side_thread().submit(run, starts[half:]) if half else None
+        first = run(starts[:half] if later else starts)
+        out = torch.cat(first + (later.result() if later else []))
     height, width = shape[:2]
     grid = (-(-height // cfg.patch), -(-width // cfg.patch))
     pixels = from_patches(out.numpy(), grid, height, width, cfg.patch)
