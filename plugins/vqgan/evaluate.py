@@ -1,4 +1,5 @@
-"""Measurements the image bench does not make: bits per index of each prior and quality versus lost indices.
+"""Measurements the image bench does not make: bits per index of each prior, quality versus lost indices, and
+JPEG / WebP / AVIF at their lowest settings (the bench's baseline ladders stop at quality 5).
 
 `python -m rcodec.plugins.vqgan.evaluate DATASET [LIMIT]` prints one JSON object."""
 
@@ -55,6 +56,38 @@ def evaluate(dataset: Path, limit: int = 24, fractions=(0.0, 0.1, 0.2, 0.3)) -> 
             row[restorer] = {"psnr": round(float(np.mean(ps)), 3), "ms_ssim": round(float(np.mean(ms)), 4),
                              "decode_s": round(float(np.mean(times)), 3)}
         out["lost"][fraction] = row
+    out["lowest_baselines"] = lowest_baselines(images)
+    return out
+
+
+LOWEST = {"jpeg": ("JPEG", {"quality": 1}), "webp": ("WEBP", {"quality": 0, "method": 6}),
+          "avif": ("AVIF", {"quality": 0, "speed": 6})}
+
+
+def lowest_baselines(images: list[np.ndarray]) -> dict:
+    """Mean bpp, PSNR and MS-SSIM of each Pillow format at its lowest quality setting."""
+    import io
+
+    from PIL import Image
+
+    from rcodec.bench.image import ms_ssim, psnr
+
+    out = {}
+    for name, (fmt, kwargs) in LOWEST.items():
+        bpp, ps, ms = [], [], []
+        for img in images:
+            buf = io.BytesIO()
+            try:
+                Image.fromarray(img).save(buf, format=fmt, **kwargs)
+            except (KeyError, OSError, ValueError):  # a Pillow built without this format
+                break
+            dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+            bpp.append(8 * buf.tell() / (img.shape[0] * img.shape[1]))
+            ps.append(psnr(img, dec))
+            ms.append(ms_ssim(img, dec))
+        if bpp:
+            out[name] = {"settings": kwargs, "bpp": round(float(np.mean(bpp)), 4),
+                         "psnr": round(float(np.mean(ps)), 3), "ms_ssim": round(float(np.mean(ms)), 4)}
     return out
 
 
