@@ -62,13 +62,16 @@ def register_audio(bench_group) -> None:
                   help="soundfile baselines to run (default: all three).")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
     @click.option("--limit", type=int, default=None, help="Only the first N clips.")
+    @click.option("--baseline-kbps", "baseline_kbps", multiple=True, type=float,
+                  help="Also run the lossy baselines at constant bitrate nearest this rate; repeatable.")
     @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter.")
-    def bench_audio(codecs, dataset, baselines, json_path, limit, params) -> None:
+    def bench_audio(codecs, dataset, baselines, json_path, limit, baseline_kbps, params) -> None:
         """Rate (kbit/s) and SNR per clip of audio codecs vs MP3, Opus and FLAC."""
         from . import audio
 
         extra = dict(p.split("=", 1) for p in params)
-        result = audio.run(list(codecs), dataset, list(baselines) or list(audio.BASELINES), extra, limit)
+        result = audio.run(list(codecs), dataset, list(baselines) or list(audio.BASELINES), extra, limit,
+                           baseline_kbps=tuple(baseline_kbps))
         for r in result["rows"]:
             level = f" level={r['level']}" if "level" in r else ""
             click.echo(f"{r['clip']:<36} {r['codec']:<8}{level:<11} {r['kbps']:8.2f} kbit/s  SNR {r['snr']:6.2f} dB")
