@@ -212,3 +212,25 @@ def test_bench_speed_writes_medians_and_ratio(tmp_path):
         assert [q["quality"] for q in row["qualities"]] == [1, 2]
         assert row["decode_s"] > 0 and all(q["encode_s"] > 0 for q in row["qualities"])
     assert "decode median" in result.output
+
+
+def test_bench_audio_adds_constant_bitrate_baselines(tmp_path):
+    import soundfile as sf
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    t = np.arange(16000) / 16000
+    rng = np.random.default_rng(2)
+    sf.write(folder / "tone.wav", (0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(t.size)), 16000,
+             subtype="PCM_16")
+    out = tmp_path / "audio.json"
+    result = CliRunner().invoke(cli, ["bench", "audio", "--codec", "lossless", "--dataset", str(folder),
+                                      "--baseline", "mp3", "--baseline-kbps", "32", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["codec"] for r in rows][:1] == ["lossless"] and rows[0]["snr"] == float("inf")
+    constant = [r for r in rows if r.get("mode") == "constant"]
+    if not constant:
+        pytest.skip("this libsndfile has no MP3 constant-bitrate mode")
+    assert constant[0]["target_kbps"] == 32 and abs(constant[0]["kbps"] - 32) < 8
+    assert np.isfinite(constant[0]["snr"])
