@@ -13,6 +13,44 @@ from pathlib import Path
 import numpy as np
 
 
+def index_grids(prep, images: list[np.ndarray]) -> dict[int, list[np.ndarray]]:
+    """Each image's index grid at every rung (the encoder runs once per image; rungs share its latent)."""
+    import torch
+    import torch.nn.functional as F
+
+    from rcodec.torch_runtime import codec_inference
+
+    from .codec import _grid
+
+    f = prep.model.cfg.factor
+    grids: dict[int, list[np.ndarray]] = {k: [] for k in sorted(prep.books)}
+    with codec_inference():
+        for img in images:
+            grid = _grid(img.shape[0], img.shape[1], f)
+            x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)[None].float() / 255.0
+            x = F.pad(x, (0, grid[1] * f - img.shape[1], 0, grid[0] * f - img.shape[0]), mode="replicate")
+            z = prep.model.encode_latent(x.contiguous(memory_format=torch.channels_last))
+            for k, book in prep.books.items():
+                grids[k].append(prep.model.quantize.indices(z, book)[0].numpy())
+    return grids
+
+
+def coded_bits(prep, k: int, grid: np.ndarray, prior: str) -> int:
+    """Bits of one grid's entropy-coded stream under a prior, through the same calls the codec makes."""
+    from rcodec import SymbolSink
+    from rcodec.entropy.rans import RansCoder
+
+    from .codec import _tables
+    from .context import write_grid
+
+    sink = SymbolSink(RansCoder())
+    if prior == "context":
+        write_grid(sink, prep.context[k], grid, _tables(prep, k, "categorical"))
+    else:
+        sink.write(grid.ravel(), _tables(prep, k, prior))
+    return 8 * sum(len(stream) for stream in sink.finish()[0])
+
+
 def evaluate(dataset: Path, limit: int = 24, fractions=(0.0, 0.1, 0.2, 0.3)) -> dict:
     from PIL import Image
 
@@ -25,22 +63,14 @@ def evaluate(dataset: Path, limit: int = 24, fractions=(0.0, 0.1, 0.2, 0.3)) -> 
     files = sorted(p for p in dataset.iterdir() if p.suffix.lower() == ".png")[:limit]
     images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
     prep = _load(None)
-    f = prep.model.cfg.factor
-    from .codec import _grid
     out: dict = {"images": len(images), "bits_per_index": {}, "lost": {}, "command": "python -m " + " ".join(
         ["rcodec.plugins.vqgan.evaluate"] + sys.argv[1:])}
+    grids = index_grids(prep, images)
     for k in LADDER:
-        row = {}
-        for prior in ("uniform", "categorical", "context"):
-            bits = indices = 0
-            for img in images:
-                n = int(np.prod(_grid(img.shape[0], img.shape[1], f))) - 4
-                empty = len(rcodec.encode(img[:1, :1], codec="vqgan", codebook=k, prior=prior))  # header + 4 indices
-                data = rcodec.encode(img, codec="vqgan", codebook=k, prior=prior)
-                bits += 8 * (len(data) - empty)
-                indices += n
-            row[prior] = round(bits / indices, 4)
-        out["bits_per_index"][k] = row
+        priors = ("uniform", "categorical") + (("context",) if k in prep.context else ())
+        indices = sum(g.size for g in grids[k])
+        out["bits_per_index"][k] = {prior: round(sum(coded_bits(prep, k, g, prior) for g in grids[k]) / indices, 4)
+                                    for prior in priors}
     top = LADDER[-1]
     encoded = [rcodec.encode(img, codec="vqgan", codebook=top) for img in images]
     for fraction in fractions:
