@@ -17,6 +17,8 @@ PRESETS: list[tuple[str, str, str, dict, list[str] | None]] = [
       for codec in ("factorized", "hyperprior", "hyperprior-iscs") for q in range(1, 9)],
     *[(f"kodim23_crop.{codec}.q4.{{coder}}.rcz", "kodim23_crop.png", codec, {"quality": 4}, ["rans"])
       for codec in ("alit", "karl")],
+    *[(f"kodim23_crop.vqgan.q{q}.{{coder}}.rcz", "kodim23_crop.png", "vqgan", {"quality": q}, ["rans"])
+      for q in (1, 3, 5)],
     ("mnist_test_0.pc-mnist.{coder}.rcz", "mnist_test_0.png", "pc-mnist", {}, ["rans", "range"]),
     ("mnist_test_0-3.pc-mnist.{coder}.rcz", "mnist_test_0-3.png", "pc-mnist", {}, ["rans"]),
 ]

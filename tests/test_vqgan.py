@@ -147,3 +147,23 @@ def test_shipped_weights_roundtrip_and_rungs():
         assert rcodec.decode(data).shape == img.shape
         sizes.append(len(data))
     assert sizes[0] < sizes[-1]
+
+
+def test_shipped_context_prior_and_restorers():
+    from rcodec.plugins.vqgan.codec import _load
+    from rcodec.plugins.vqgan.export import WEIGHTS_DIR
+
+    if not (WEIGHTS_DIR / "WEIGHTS.json").exists():
+        pytest.skip("no shipped vqgan weights")
+    prep = _load(None)
+    if not prep.context:
+        pytest.skip("the shipped weights have no context model")
+    img = _image(80, 112, 5)  # a 5x7 grid: every coding group is present
+    data = rcodec.encode(img, codec="vqgan", quality=3)
+    assert rcodec.info(data)["params"]["prior"] == "context"
+    plain = rcodec.encode(img, codec="vqgan", quality=3, prior="categorical")
+    assert np.array_equal(rcodec.decode(data), rcodec.decode(plain))  # the prior changes bits, not pixels
+    context = rcodec.decode(data, lost_fraction=0.3, lost_seed=2)
+    neighbours = rcodec.decode(data, lost_fraction=0.3, lost_seed=2, restorer="neighbours")
+    assert not np.array_equal(context, neighbours)
+    assert np.array_equal(context, rcodec.decode(data, lost_fraction=0.3, lost_seed=2))

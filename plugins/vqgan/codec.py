@@ -113,7 +113,8 @@ class VqganCodec(Codec):
     version = 2  # 2: the context prior
     media = ("image",)
     lossless = False
-    description = "VQGAN tokenizer (f16), K-means codebook ladder, learned index prior; extreme rates (<= 0.05 bpp)"
+    description = ("VQGAN tokenizer (f16), K-means codebook ladder, masked context prior over the indices; extreme "
+                   "rates (<= 0.05 bpp)")
     options = {
         "quality": Option(int, len(LADDER), f"codebook rung 1..{len(LADDER)} (K = {', '.join(map(str, LADDER))})",
                           tuple(range(1, len(LADDER) + 1))),
