@@ -16,7 +16,7 @@ from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
 from rcodec.weights import check_file_weights, shipped_weights
 
-from .export import LADDER, WEIGHTS_DIR, WEIGHTS_NAME
+from .export import LADDER, TILE, WEIGHTS_DIR, WEIGHTS_NAME
 
 MAX_PIXELS = 1 << 24
 PRIORS = ("context", "categorical", "uniform")
@@ -29,6 +29,7 @@ class Prepared:
     freqs: dict[int, np.ndarray]  # K -> int64 frequencies summing to 2**16
     sha256: bytes
     context: dict[int, Any] = field(default_factory=dict)  # K -> IntegerContext (shipped weights only)
+    tile: int = TILE  # grid positions per tile side (see model.encode_tiled)
 
 
 @cache
@@ -157,7 +158,9 @@ class VqganCodec(Codec):
         # pad to the grid (replicating the edge), crop back after synthesis
         x = F.pad(x, (0, grid[1] * f - width, 0, grid[0] * f - height), mode="replicate")
         with codec_inference():
-            z = prep.model.encode_latent(x)
+            from .model import encode_tiled
+
+            z = encode_tiled(prep.model, x.contiguous(memory_format=torch.channels_last), prep.tile)
             idx = prep.model.quantize.indices(z, prep.books[k])[0]
             prior = params["prior"]
             if prior == "context" and k not in prep.context:
@@ -233,7 +236,9 @@ class VqganCodec(Codec):
             if mask is not None:
                 zq = restore(zq, mask)
         zq = zq.contiguous(memory_format=torch.channels_last)
-        x_hat = prep.model.decode_latent(zq)[0, :, :height, :width]
+        from .model import decode_tiled
+
+        x_hat = decode_tiled(prep.model, zq, prep.tile)[0, :, :height, :width]
         pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
         if gray:
             pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)

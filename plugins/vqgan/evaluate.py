@@ -21,6 +21,7 @@ def index_grids(prep, images: list[np.ndarray]) -> dict[int, list[np.ndarray]]:
     from rcodec.torch_runtime import codec_inference
 
     from .codec import _grid
+    from .model import encode_tiled
 
     f = prep.model.cfg.factor
     grids: dict[int, list[np.ndarray]] = {k: [] for k in sorted(prep.books)}
@@ -29,7 +30,7 @@ def index_grids(prep, images: list[np.ndarray]) -> dict[int, list[np.ndarray]]:
             grid = _grid(img.shape[0], img.shape[1], f)
             x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)[None].float() / 255.0
             x = F.pad(x, (0, grid[1] * f - img.shape[1], 0, grid[0] * f - img.shape[0]), mode="replicate")
-            z = prep.model.encode_latent(x.contiguous(memory_format=torch.channels_last))
+            z = encode_tiled(prep.model, x.contiguous(memory_format=torch.channels_last), prep.tile)
             for k, book in prep.books.items():
                 grids[k].append(prep.model.quantize.indices(z, book)[0].numpy())
     return grids

@@ -12,6 +12,7 @@ from rcodec.weights import sha256_file
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_NAME = "vqgan.pt"
 LADDER = (8, 16, 64, 256, 1024)  # codebook sizes for quality 1..5; the top rung is the trained codebook
+TILE = 8  # grid positions per coding tile side: the shipped model is trained on 128-pixel crops (f16)
 
 
 def training_latents(model, data: Path, crops_per_image: int = 2, crop: int = 256, seed: int = 0):
@@ -19,6 +20,8 @@ def training_latents(model, data: Path, crops_per_image: int = 2, crop: int = 25
     import torch
 
     from rcodec.photos import load_photos
+
+    from .model import encode_tiled
 
     rng = np.random.default_rng(seed)
     out = []
@@ -28,7 +31,7 @@ def training_latents(model, data: Path, crops_per_image: int = 2, crop: int = 25
                 c = min(crop, img.shape[0], img.shape[1])
                 y, x = rng.integers(img.shape[0] - c + 1), rng.integers(img.shape[1] - c + 1)
                 t = torch.from_numpy(np.array(img[y:y + c, x:x + c])).permute(2, 0, 1)[None].float() / 255
-                z = model.encode_latent(t)
+                z = encode_tiled(model, t, TILE)
                 out.append(z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]))
     return torch.cat(out)
 

@@ -239,3 +239,32 @@ def load_state(state: dict[str, torch.Tensor], cfg: VqganConfig | None = None) -
     model = VQModel(cfg)
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def _spans(n: int, tile: int) -> list[tuple[int, int]]:
+    """Split n grid positions into ceil(n / tile) near-equal runs (each at least 2 long when n >= 2)."""
+    parts = max(1, -(-n // tile))
+    edges = [i * n // parts for i in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def encode_tiled(model: VQModel, x: torch.Tensor, tile: int) -> torch.Tensor:
+    """Latent (1, D, h, w) of an image already padded to the grid, computed tile by tile: a tile is at most
+    `tile` x `tile` grid positions, the size of the crops the model was trained on. Its mid-block attention and
+    group norms see a whole image otherwise, and drift away from their training statistics on large images."""
+    f = model.cfg.factor
+    h, w = x.shape[2] // f, x.shape[3] // f
+    rows = []
+    for r0, r1 in _spans(h, tile):
+        rows.append(torch.cat([model.encode_latent(x[:, :, r0 * f:r1 * f, c0 * f:c1 * f])
+                               for c0, c1 in _spans(w, tile)], dim=3))
+    return torch.cat(rows, dim=2)
+
+
+def decode_tiled(model: VQModel, zq: torch.Tensor, tile: int) -> torch.Tensor:
+    """Pixels (1, 3, h * f, w * f) from a quantized latent, tile by tile (the tiles `encode_tiled` used)."""
+    h, w = zq.shape[2], zq.shape[3]
+    rows = []
+    for r0, r1 in _spans(h, tile):
+        rows.append(torch.cat([model.decode_latent(zq[:, :, r0:r1, c0:c1]) for c0, c1 in _spans(w, tile)], dim=3))
+    return torch.cat(rows, dim=2)

@@ -11,7 +11,7 @@ import numpy as np
 
 from rcodec.weights import sha256_file
 
-from .export import WEIGHTS_DIR, WEIGHTS_NAME
+from .export import TILE, WEIGHTS_DIR, WEIGHTS_NAME
 
 
 def training_grids(model, books: dict, data: Path, crops_per_image: int, crop: int, seed: int = 0) -> dict:
@@ -19,6 +19,8 @@ def training_grids(model, books: dict, data: Path, crops_per_image: int, crop: i
     import torch
 
     from rcodec.photos import load_photos
+
+    from .model import encode_tiled
 
     rng = np.random.default_rng(seed)
     grids: dict[int, list] = {k: [] for k in books}
@@ -30,7 +32,7 @@ def training_grids(model, books: dict, data: Path, crops_per_image: int, crop: i
                 patch = img[y:y + c, x:x + c]
                 patch = patch[:, ::-1] if i % 2 else patch
                 t = torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1)[None].float() / 255
-                z = model.encode_latent(t)
+                z = encode_tiled(model, t, TILE)
                 if c != crop:  # a photo smaller than the crop: skip rather than mix grid sizes
                     continue
                 for k, book in books.items():

@@ -42,4 +42,5 @@ def load_taming_checkpoint(path: Path):
     k = book.shape[0]
     # no index statistics come with such a checkpoint: the categorical prior is uniform
     freqs = {k: quantize_pmf(np.ones(k))}
-    return Prepared(model, {k: book}, freqs, bytes.fromhex(sha256_file(path)))
+    # taming models are trained on 256-pixel crops
+    return Prepared(model, {k: book}, freqs, bytes.fromhex(sha256_file(path)), tile=256 // model.cfg.factor)
