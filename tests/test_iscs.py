@@ -211,3 +211,48 @@ def test_predicted_shift_equals_features_times_weights():
     weights[:, 2] = 0  # a channel without weights gets no shift
     expected = (conditional.core_features(core) @ weights.astype(np.float64)).T.reshape(4, 6, 5) / 256
     assert np.array_equal(conditional.predicted_shift(weights, core), expected)
+
+
+@pytest.mark.parametrize("scale", [1, 40])
+def test_shifts_are_exact_in_float32_and_float64(scale):
+    """The decoder's shifts use float32 when no partial sum can reach 2**24 and float64 otherwise; both must give
+    the exact integer sums of the float64 reference, here with weights small (scale 1) and large (scale 40)."""
+    import torch
+
+    from rcodec.plugins.iscs import conditional
+
+    rng = np.random.default_rng(5)
+    k, h, w = 6, 9, 11
+    weights = [rng.integers(-300, 300, (4 * k, k)) * scale for _ in range(2)]
+    symbols = np.round(rng.normal(size=(k, h, w)) * 30)
+    symbols[2, 4, 4] = 3000.0  # clipped to RESIDUAL_LIMIT
+    expected_dtype = torch.float32 if scale == 1 else torch.float64
+    assert conditional.exact_dtype(conditional.RESIDUAL_LIMIT, np.concatenate(weights, axis=1)) == expected_dtype
+    spatial = conditional.SpatialPredictor(weights, [np.zeros(k, dtype=np.int64)] * 2)
+    context = np.zeros((k, h * w + 1))
+    context[:, :-1] = np.clip(symbols.reshape(k, -1), -conditional.RESIDUAL_LIMIT, conditional.RESIDUAL_LIMIT)
+    reference = np.zeros((k, h * w))
+    for p, layout in enumerate(conditional.pass_layouts(h, w)):
+        if p:
+            features = context[:, layout.neighbours].transpose(1, 2, 0).reshape(len(layout.positions), -1)
+            reference[:, layout.positions] = (features @ weights[p - 1].astype(np.float64)).T / 256
+    assert np.array_equal(conditional.spatial_shift(spatial, symbols), reference.reshape(k, h, w))
+    core_weights = rng.integers(-100, 100, (9 * k, 3)) * scale
+    assert conditional.exact_dtype(conditional.RESIDUAL_LIMIT, core_weights) == expected_dtype
+    expected = (conditional.core_features(symbols) @ core_weights.astype(np.float64)).T.reshape(3, h, w) / 256
+    assert np.array_equal(conditional.predicted_shift(core_weights, symbols), expected)
+
+
+def test_float32_refused_when_torch_computes_it_in_lower_precision():
+    import torch
+
+    from rcodec.plugins.iscs import conditional
+
+    weights = np.ones((4, 1), dtype=np.int64)
+    assert conditional.exact_dtype(10, weights) == torch.float32
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        assert conditional.exact_dtype(10, weights) == torch.float64
+    finally:
+        torch.set_float32_matmul_precision(before)

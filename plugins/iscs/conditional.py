@@ -44,8 +44,8 @@ def core_features(core_symbols: np.ndarray, rows: np.ndarray | None = None) -> n
 
 def predicted_shift(weights: np.ndarray, core_symbols: np.ndarray) -> np.ndarray:
     """Mean shift (Ka, h, w) float64, exact multiples of 2**-FRACTION_BITS: the same numbers as
-    `core_features(core_symbols) @ weights`, computed as one float64 convolution over the channels with non-zero
-    weights (the others contribute exactly zero)."""
+    `core_features(core_symbols) @ weights`, computed as one convolution over the channels with non-zero weights
+    (the others contribute exactly zero), in float32 where that is exact (`exact_dtype`)."""
     import torch
     import torch.nn.functional as F
 
@@ -54,13 +54,49 @@ def predicted_shift(weights: np.ndarray, core_symbols: np.ndarray) -> np.ndarray
     channels = np.flatnonzero(weights.any(axis=0))
     if len(channels):
         # Feature f = window position f // k (row-major in the 3x3 window) of Core channel f % k.
-        kernel = weights[:, channels].T.reshape(len(channels), CONTEXT, CONTEXT, k).transpose(0, 3, 1, 2)
-        r = np.clip(core_symbols, -RESIDUAL_LIMIT, RESIDUAL_LIMIT).astype(np.float64)
+        used = weights[:, channels]
+        kernel = used.T.reshape(len(channels), CONTEXT, CONTEXT, k).transpose(0, 3, 1, 2)
+        r = torch.from_numpy(core_symbols).clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)
+        dtype = exact_dtype(float(r.abs().max()), used)
         with torch.no_grad():
-            exact = F.conv2d(torch.from_numpy(r)[None], torch.from_numpy(kernel.astype(np.float64)),
-                             padding=CONTEXT // 2)[0].numpy()  # integers below 2**53: exact in any order
+            exact = F.conv2d(r.to(dtype)[None], torch.from_numpy(kernel.astype(np.float64)).to(dtype),
+                             padding=CONTEXT // 2)[0].double().numpy()
         shift[channels] = exact / (1 << FRACTION_BITS)
     return shift
+
+
+FLOAT32_EXACT = 1 << 24  # every integer of magnitude up to 2**24 is a float32
+
+
+def exact_dtype(max_abs_input: float, weights: np.ndarray):
+    """The cheapest torch dtype that computes the integer dot products `inputs @ weights` exactly.
+
+    float32 when no sum of |input * weight| over any output's weights can reach 2**24: then every product and
+    every partial sum, in whatever order a BLAS or convolution kernel adds them, is an integer float32 holds
+    exactly, so the result is the same on every machine. That holds for typical latents; otherwise float64 (exact
+    below 2**53, see WEIGHT_LIMIT). float32 is also refused when torch is set to compute float32 in lower
+    precision (TF32/bf16 matmul or convolution settings, oneDNN's fpmath mode)."""
+    import torch
+
+    bound = max_abs_input * float(np.abs(weights).sum(axis=0).max(initial=0))
+    if bound < FLOAT32_EXACT and _float32_is_ieee():
+        return torch.float32
+    return torch.float64
+
+
+def _float32_is_ieee() -> bool:
+    import os
+
+    import torch
+
+    if torch.get_float32_matmul_precision() != "highest":
+        return False
+    if any(os.environ.get(name, "").upper() not in ("", "STRICT")
+           for name in ("ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE")):
+        return False
+    mkldnn = torch.backends.mkldnn
+    settings = [getattr(getattr(mkldnn, op, None), "fp32_precision", "none") for op in ("conv", "matmul")]
+    return all(s in ("none", "ieee") for s in settings)
 
 
 # Passes over the positions of a slice (rows r, columns c of the latent grid), in coding order, and the
@@ -145,44 +181,68 @@ def gathered_shift(weights: np.ndarray, context: np.ndarray, neighbours: np.ndar
     return exact.numpy().T / (1 << FRACTION_BITS)
 
 
+@cache
+def _stream_order(k: int, height: int, width: int) -> np.ndarray:
+    """Flat (K * h * w) indexes into a slice's (K, h, w) grid, in its stream's order: pass by pass, each pass
+    channel-major over its positions. Cached per slice shape (read-only)."""
+    flat = np.arange(k * height * width).reshape(k, height * width)
+    order = np.concatenate([flat[:, layout.positions].ravel() for layout in pass_layouts(height, width)])
+    order.flags.writeable = False
+    return order
+
+
 def stream_indexes(slice_indexes: np.ndarray, spatial: SpatialPredictor | None, table_count: int) -> np.ndarray:
-    """The table indexes of a slice (K, h, w) in its stream's order: pass by pass, each pass channel-major over
-    its positions, with the pass's scale steps applied. They depend on the hyperprior's parameters only, never on
-    decoded symbols: a decoder reads a whole slice in one call."""
+    """The table indexes of a slice (K, h, w) in its stream's order (`_stream_order`), with the later passes'
+    scale steps applied. They depend on the hyperprior's parameters only, never on decoded symbols: a decoder
+    reads a whole slice in one call."""
     k, height, width = slice_indexes.shape
-    flat = slice_indexes.reshape(k, -1)
-    parts = []
-    for p, layout in enumerate(pass_layouts(height, width)):
-        part = flat[:, layout.positions]
-        if p and spatial is not None:
-            part = np.clip(part + spatial.index_shift[p - 1][:, None], 0, table_count - 1)
-        parts.append(part.ravel())
-    return np.concatenate(parts)
+    ordered = slice_indexes.ravel()[_stream_order(k, height, width)]
+    if spatial is not None:
+        start = k * len(pass_layouts(height, width)[0].positions)
+        for p, layout in enumerate(pass_layouts(height, width)[1:]):
+            n = k * len(layout.positions)
+            part = ordered[start : start + n].reshape(k, -1)
+            np.clip(part + spatial.index_shift[p][:, None], 0, table_count - 1, out=part)
+            start += n
+    return ordered
 
 
 def unpack_passes(values: np.ndarray, k: int, height: int, width: int) -> np.ndarray:
     """A slice's symbols (K, h, w) float64 from its stream's values (the order of `stream_indexes`)."""
-    symbols = np.empty((k, height * width))
-    start = 0
-    for layout in pass_layouts(height, width):
-        n = k * len(layout.positions)
-        symbols[:, layout.positions] = values[start : start + n].reshape(k, -1)
-        start += n
+    symbols = np.empty(k * height * width)
+    symbols[_stream_order(k, height, width)] = values
     return symbols.reshape(k, height, width)
+
+
+# The later passes as strided sub-grids: (row parity, column parity) of their positions, and their pass.
+_PASS_PARITIES = (((1, 1), 1), ((0, 1), 2), ((1, 0), 2))
 
 
 def spatial_shift(spatial: SpatialPredictor, symbols: np.ndarray) -> np.ndarray:
     """Mean shift (K, h, w) of a slice's later passes from its whole decoded symbols (K, h, w): every pass reads
     only neighbours of earlier passes (PASS_NEIGHBOURS), so this equals the shifts the encoder applied pass by
-    pass. Zero on pass 0."""
+    pass (`gathered_shift`). Zero on pass 0.
+
+    Each later pass covers whole strided sub-grids of the latent grid (rows and columns of one parity), so the
+    neighbours of all its positions are strided views of the zero-bordered symbols: one matmul per sub-grid."""
+    import torch
+
     k, height, width = symbols.shape
-    context = np.zeros((k, height * width + 1))
-    context[:, :-1] = np.clip(symbols.reshape(k, -1), -RESIDUAL_LIMIT, RESIDUAL_LIMIT)
-    shift = np.zeros((k, height * width))
-    for p, layout in enumerate(pass_layouts(height, width)):
-        if p:
-            shift[:, layout.positions] = gathered_shift(spatial.weights[p - 1], context, layout.neighbours)
-    return shift.reshape(k, height, width)
+    bordered = torch.zeros((k, height + 2, width + 2), dtype=torch.float64)
+    bordered[:, 1:-1, 1:-1] = torch.from_numpy(symbols).clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)
+    dtype = exact_dtype(float(bordered.abs().max()), np.concatenate(spatial.weights, axis=1))
+    bordered = bordered.to(dtype)
+    shift = torch.zeros((k, height, width), dtype=torch.float64)
+    for (row, col), p in _PASS_PARITIES:
+        rows, cols = (height - row + 1) // 2, (width - col + 1) // 2
+        if rows == 0 or cols == 0:
+            continue
+        # Feature = neighbour * K + channel (the weights' row order), as in gathered_shift.
+        features = torch.cat([bordered[:, 1 + row + dy :: 2, 1 + col + dx :: 2][:, :rows, :cols]
+                              for dy, dx in PASS_NEIGHBOURS[p]]).reshape(len(PASS_NEIGHBOURS[p]) * k, -1)
+        weights = torch.from_numpy(spatial.weights[p - 1].T.astype(np.float64)).to(dtype)
+        shift[:, row::2, col::2] = (weights @ features).double().reshape(k, rows, cols)
+    return shift.numpy() / (1 << FRACTION_BITS)
 
 
 AUX_SLICES = 2
