@@ -215,8 +215,8 @@ class VqganCodec(Codec):
                 raise MediaError(str(exc)) from None
         else:
             values = source.read(_tables(prep, k, prior), count=grid[0] * grid[1])
-        if values.min() < 0 or values.max() >= k:
-            raise MediaError("decoded index out of range")
+            if values.min() < 0 or values.max() >= k:
+                raise MediaError("decoded index out of range")
         idx = torch.from_numpy(values.astype(np.int64)).view(grid)
         mask = lost_mask(grid, fraction, int(options.get("lost_seed") or 0)) if fraction > 0 else None
         with codec_inference():

@@ -202,37 +202,38 @@ def _group_tables(ctx: IntegerContext, tokens: np.ndarray, positions: np.ndarray
     return CdfTables.from_frequencies(freq), np.arange(len(positions), dtype=np.int32)
 
 
-def write_grid(sink, ctx: IntegerContext, indices: np.ndarray, categorical) -> None:
-    """Code an index grid (h, w) group by group: group 0 with `categorical`, the others with the context model."""
-    groups = coding_groups(*indices.shape).ravel()
-    flat = indices.ravel().astype(np.int64)
-    tokens = np.full(flat.shape, ctx.k, np.int64)
-    for g in range(GROUPS):
-        positions = np.flatnonzero(groups == g)
-        if not len(positions):
-            continue
-        if g == 0:
-            sink.write(flat[positions], categorical)
-        else:
-            tables, rows = _group_tables(ctx, tokens.reshape(indices.shape), positions)
-            sink.write(flat[positions], tables, rows)
-        tokens[positions] = flat[positions]
-
-
-def read_grid(source, ctx: IntegerContext, shape: tuple[int, int], categorical) -> np.ndarray:
-    """The inverse of `write_grid`; raises ValueError on an index outside the rung."""
+def _code_grid(ctx: IntegerContext, shape: tuple[int, int], categorical, code) -> np.ndarray:
+    """Visit the coding groups of a grid in order. `code(positions, tables, rows)` writes or reads the indexes at
+    the group's flat `positions` -- with `categorical` and rows None for group 0, with the context model's tables
+    of what is coded so far for the others -- and returns them. Returns the grid."""
     groups = coding_groups(*shape).ravel()
     tokens = np.full(groups.shape, ctx.k, np.int64)
     for g in range(GROUPS):
         positions = np.flatnonzero(groups == g)
-        if not len(positions):
-            continue
-        if g == 0:
-            values = source.read(categorical, count=len(positions))
-        else:
-            tables, rows = _group_tables(ctx, tokens.reshape(shape), positions)
-            values = source.read(tables, rows)
+        if len(positions):
+            tables, rows = (categorical, None) if g == 0 else _group_tables(ctx, tokens.reshape(shape), positions)
+            tokens[positions] = code(positions, tables, rows)
+    return tokens.reshape(shape)
+
+
+def write_grid(sink, ctx: IntegerContext, indices: np.ndarray, categorical) -> None:
+    """Code an index grid (h, w) group by group: group 0 with `categorical`, the others with the context model."""
+    flat = indices.ravel().astype(np.int64)
+
+    def write(positions: np.ndarray, tables, rows) -> np.ndarray:
+        sink.write(flat[positions], tables, rows)
+        return flat[positions]
+
+    _code_grid(ctx, indices.shape, categorical, write)
+
+
+def read_grid(source, ctx: IntegerContext, shape: tuple[int, int], categorical) -> np.ndarray:
+    """The inverse of `write_grid`; raises ValueError on an index outside the rung."""
+
+    def read(positions: np.ndarray, tables, rows) -> np.ndarray:
+        values = source.read(tables, rows, count=len(positions) if rows is None else None)
         if values.min() < 0 or values.max() >= ctx.k:
             raise ValueError("decoded index out of range")
-        tokens[positions] = values
-    return tokens.reshape(shape)
+        return values
+
+    return _code_grid(ctx, shape, categorical, read)
