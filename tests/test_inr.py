@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
+from thread_counts import on_one_and_two_threads
 
 import rcodec
 import rcodec.plugins.inr
@@ -44,17 +45,9 @@ def test_rate_follows_target():
 
 
 def test_decode_identical_on_one_and_two_threads():
-    import torch
 
     data = rcodec.encode(_image(), codec="inr", steps=30, bpp=2.0)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = rcodec.decode(data)
-        torch.set_num_threads(2)
-        two = rcodec.decode(data)
-    finally:
-        torch.set_num_threads(before)
+    one, two = on_one_and_two_threads(lambda: rcodec.decode(data))
     assert np.array_equal(one, two)
 
 
@@ -102,18 +95,9 @@ def test_golden_files_decode_identically_on_one_and_two_threads(name):
     exactly the encoder's integers; the float synthesis must then not depend on the caller's thread count."""
     from pathlib import Path
 
-    import torch
-
     from rcodec.pipeline import decode_bytes
 
     data = (Path(__file__).resolve().parents[1] / "samples" / "golden" / "inr" / name).read_bytes()
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one, _ = decode_bytes(data)
-        torch.set_num_threads(2)
-        two, _ = decode_bytes(data)
-    finally:
-        torch.set_num_threads(before)
+    one, two = (result[0] for result in on_one_and_two_threads(lambda: decode_bytes(data)))
     assert one.canonical_bytes() == two.canonical_bytes()
     assert one.shape == ((16, 20, 3) if one.kind == "image" else (1000, 1))

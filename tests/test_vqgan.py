@@ -12,6 +12,8 @@ from rcodec import WeightsError
 
 torch = pytest.importorskip("torch")
 
+from thread_counts import on_one_and_two_threads  # noqa: E402
+
 from rcodec.plugins.vqgan.ladder import build_ladder  # noqa: E402
 from rcodec.plugins.vqgan.model import VqganConfig, VQModel, infer_config, load_state  # noqa: E402
 
@@ -77,14 +79,7 @@ def test_roundtrip_pads_to_grid_and_crops_back(ckpt):
 
 def test_decode_is_thread_independent(ckpt):
     data = rcodec.encode(_image(32, 48, 1), codec="vqgan", weights=str(ckpt))
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = rcodec.decode(data, weights=str(ckpt))
-        torch.set_num_threads(2)
-        two = rcodec.decode(data, weights=str(ckpt))
-    finally:
-        torch.set_num_threads(before)
+    one, two = on_one_and_two_threads(lambda: rcodec.decode(data, weights=str(ckpt)))
     assert np.array_equal(one, two)
 
 

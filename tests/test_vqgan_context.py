@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from thread_counts import on_one_and_two_threads  # noqa: E402
+
 from rcodec import SymbolSink, SymbolSource  # noqa: E402
 from rcodec.entropy import CdfTables  # noqa: E402
 from rcodec.entropy.rans import RansCoder  # noqa: E402
@@ -47,14 +49,7 @@ def test_fixed_point_path_is_exact_and_close_to_the_float_network():
     net = ContextNet(16)
     ctx = IntegerContext.from_float(net, exp_table())
     tokens = np.random.default_rng(1).integers(0, 17, (7, 9))
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = ctx.logits(ctx.features(tokens), np.arange(63))
-        torch.set_num_threads(2)
-        two = ctx.logits(ctx.features(tokens), np.arange(63))
-    finally:
-        torch.set_num_threads(before)
+    one, two = on_one_and_two_threads(lambda: ctx.logits(ctx.features(tokens), np.arange(63)))
     assert one.dtype == np.int64 and np.array_equal(one, two)
     with torch.no_grad():
         reference = net(torch.from_numpy(tokens)[None])[0].permute(1, 2, 0).reshape(63, 16).numpy()
