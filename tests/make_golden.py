@@ -1,7 +1,8 @@
 """Regenerate samples/golden/: `python tests/make_golden.py` (only after a deliberate bitstream version bump).
 
 `python tests/make_golden.py inr-vc` regenerates only samples/golden/inr/kodim23_crop_64x80.inr-vc.rcz (after new
-`inr-vc` weights or a bitstream change), leaving every other golden file alone.
+`inr-vc` weights or a bitstream change), leaving every other golden file alone; `inr-vc-audio` likewise only
+samples/golden/inr/chirp_stereo_16k.inr-vc.rcz (after new audio weights).
 """
 
 from __future__ import annotations
@@ -66,8 +67,24 @@ def make_inr_vc() -> None:
     print(f"{path.name}: {len(data)} bytes")
 
 
+def make_inr_vc_audio() -> None:
+    """The `inr-vc` audio golden file: the stereo chirp of tests/test_inr_vc_audio.py, fixed refinement steps."""
+    import numpy as np
+    from test_inr_vc_audio import _audio
+
+    data = rcodec.encode(_audio(), codec="inr-vc", step=10, steps=2, time_budget=1000.0)
+    path = GOLDEN / "inr" / "chirp_stereo_16k.inr-vc.rcz"
+    path.write_bytes(data)
+    # The decoded samples, to compare within a tolerance on any machine (float kernels may differ in the last bit).
+    media, _ = decode_bytes(data)
+    np.save(path.with_suffix(".decoded.npy"), media.data.samples)
+    print(f"{path.name}: {len(data)} bytes")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["inr-vc"]:
         make_inr_vc()
+    elif sys.argv[1:] == ["inr-vc-audio"]:
+        make_inr_vc_audio()
     else:
         main()

@@ -1,4 +1,7 @@
-"""The `inr-vc` codec: a shared, meta-learned SIREN modulated per 32x32 patch by a latent (COIN++ / VC-INR style).
+"""The `inr-vc` codec: a shared, meta-learned SIREN modulated per patch by a latent (COIN++ / VC-INR style).
+
+The same algorithm for both media, each with its own shipped base network: images in 32x32 patches, audio in
+segments of 128 samples per channel, each segment normalised by a gain sent with it (`vc_audio.py`).
 
 Encoding fits each patch's latent with the shipped weights frozen (the meta-learned inner steps, then Adam steps
 within a time budget), quantizes all latents with one uniform step from a ladder (the finest whose estimated size
@@ -19,14 +22,14 @@ import numpy as np
 
 from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
 from rcodec.errors import FormatError
-from rcodec.media import Media
+from rcodec.media import Audio, Media
 from rcodec.torch_runtime import codec_inference, side_thread
 from rcodec.weights import check_file_weights, shipped_weights
 
-from . import vc_prior
-from .codec import IMAGE_BPP
-from .vc_export import WEIGHTS_DIR, WEIGHTS_NAME
-from .vc_model import VcConfig, forward, from_patches, patch_coords, to_patches
+from . import vc_audio, vc_prior
+from .codec import AUDIO_KBPS, IMAGE_BPP, MAX_FRAMES
+from .vc_export import AUDIO_WEIGHTS_NAME, WEIGHTS_DIR, WEIGHTS_NAME
+from .vc_model import VcConfig, coords, forward, from_patches, from_segments, to_patches, to_segments
 
 MAX_PIXELS = 1 << 24
 CHUNK = 32  # patches per synthesis pass: fixed, so every decoder sums in the same order
@@ -45,13 +48,17 @@ class Prepared:
 
 
 @cache
-def _load(weights: str | None) -> Prepared:
+def _load(weights: str | None, kind: str = "image") -> Prepared:
+    """The base network for `kind` ("image" or "audio"): the shipped one, or the export at `weights`."""
     import torch
 
     from rcodec.weights import sha256_file
 
     if weights is not None:
         path, sha = Path(weights), sha256_file(weights)
+    elif kind == "audio":
+        path, sha = shipped_weights(WEIGHTS_DIR, AUDIO_WEIGHTS_NAME,
+                                    "train them with `rcodec train inr --modality audio --export`")
     else:
         path, sha = shipped_weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train inr --export`")
     try:
@@ -66,6 +73,9 @@ def _load(weights: str | None) -> Prepared:
     except (KeyError, RuntimeError, TypeError, ValueError, OSError, EOFError, AttributeError,
             pickle.UnpicklingError) as exc:
         raise WeightsError(f"{path}: not an inr-vc weights file ({str(exc).splitlines()[0][:200]})") from None
+    if (cfg.dims == 1) != (kind == "audio"):
+        raise WeightsError(f"{path}: these inr-vc weights are for {'audio' if cfg.dims == 1 else 'images'}, "
+                           f"not {kind}")
     return prep
 
 
@@ -84,46 +94,64 @@ def _rgb(media: Media) -> np.ndarray:
         np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
 
 
-def synthesise(prep: Prepared, q: np.ndarray, step_index: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Integers (N, latent) -> uint8 image of `shape`: float64 in fixed chunks of patches.
+def synthesise_values(prep: Prepared, q: np.ndarray, step_index: int) -> np.ndarray:
+    """Integers (N, latent) -> the network's outputs (N, points, channels), float64 in fixed chunks of patches.
 
     Every chunk is computed on one thread by the same kernels whatever the machine's thread count; the second
     half of the chunks runs on `side_thread()` while this thread computes the first. Chunks are independent, so
-    the pixels do not depend on which thread computed them."""
+    the output does not depend on which thread computed them."""
     import torch
 
     cfg = prep.cfg
     z = torch.from_numpy(q.astype(np.float64) * prep.grid[step_index])
     params = {k: v.double() for k, v in prep.half.items()}
-    coords = torch.from_numpy(patch_coords(cfg.patch))
+    points = torch.from_numpy(coords(cfg))
 
     def run(starts: list[int]) -> list:
         with torch.no_grad():  # grad mode is per thread
-            return [forward(cfg, params, z[i:i + CHUNK], coords) for i in starts]
+            return [forward(cfg, params, z[i:i + CHUNK], points) for i in starts]
 
     starts = list(range(0, z.shape[0], CHUNK))
     half = len(starts) // 2
     with codec_inference():
         later = side_thread().submit(run, starts[half:]) if half else None
         first = run(starts[:half] if later else starts)
-        out = torch.cat(first + (later.result() if later else []))
+        return torch.cat(first + (later.result() if later else [])).numpy()
+
+
+def synthesise(prep: Prepared, q: np.ndarray, step_index: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Integers (N, latent) -> uint8 image of `shape`."""
+    cfg = prep.cfg
     height, width = shape[:2]
     grid = (-(-height // cfg.patch), -(-width // cfg.patch))
-    pixels = from_patches(out.numpy(), grid, height, width, cfg.patch)
+    pixels = from_patches(synthesise_values(prep, q, step_index), grid, height, width, cfg.patch)
     if len(shape) == 2 or shape[2] == 1:  # grey input was fitted as three equal channels
         pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8).reshape(shape)
     return pixels
 
 
+def synthesise_audio(prep: Prepared, q: np.ndarray, step_index: int, ks: np.ndarray,
+                     shape: tuple[int, ...]) -> np.ndarray:
+    """Integers (N, latent) and segment gains (N,) -> float32 samples of `shape` (frames, channels)."""
+    values = synthesise_values(prep, q, step_index)
+    return from_segments(vc_audio.denormalise(values, ks), shape[0], shape[1])
+
+
+def _check_audio_shape(shape: tuple[int, ...]) -> None:
+    if len(shape) != 2 or not 0 < shape[0] <= MAX_FRAMES or not 1 <= shape[1] <= 8:
+        raise MediaError(f"inr-vc takes audio of 1 to {MAX_FRAMES} frames and 1 to 8 channels, not shape {shape}")
+
+
 class InrVcCodec(Codec):
     id = "inr-vc"
     version = 1
-    media = ("image",)
+    media = ("image", "audio")
     lossless = False
     description = "shared meta-learned SIREN, per-patch latent modulations, quantized + learned factorized prior"
     options = {
-        "quality": Option(int, 5, "rate point 1..8 (target bpp ladder of `inr`)", tuple(range(1, 9))),
-        "bpp": Option(float, None, "target bits per pixel (overrides quality)"),
+        "quality": Option(int, 5, "rate point 1..8 (the bpp / kbit/s ladders of `inr`)", tuple(range(1, 9))),
+        "bpp": Option(float, None, "image: target bits per pixel (overrides quality)"),
+        "kbps": Option(float, None, "audio: target kbit/s (overrides quality)"),
         "step": Option(int, None, f"quantization step index 0..{vc_prior.GRID - 1} (overrides the rate target)"),
         "steps": Option(int, None, "Adam refinement steps after the inner loop (default: the shipped value)"),
         "time_budget": Option(float, 30.0, "stop refining after this many seconds"),
@@ -132,40 +160,71 @@ class InrVcCodec(Codec):
     decode_options = {"weights": Option(str, None, "the weights file the file was compressed with")}
 
     def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
-        import torch
-
-        from .vc_fit import fit_latents
-
-        image = _rgb(media)
-        prep = _load(params.get("weights"))
+        kind = media.kind
+        if kind not in self.media:
+            raise MediaError(f"inr-vc takes images or audio, not {kind}")
+        prep = _load(params.get("weights"), kind)
         cfg = prep.cfg
         step_index, refine = params.get("step"), params.get("steps")
         if step_index is not None and not 0 <= step_index < vc_prior.GRID:
             raise UnsupportedError(f"step must be 0..{vc_prior.GRID - 1}, got {step_index}")
-        if (refine is not None and refine < 0) or (params.get("bpp") is not None and params["bpp"] <= 0):
-            raise UnsupportedError("steps must be >= 0 and bpp > 0")
-        height, width = image.shape[:2]
-        patches, _ = to_patches(image, cfg.patch)
-        fp32 = {k: v.float() for k, v in prep.half.items()}
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)  # the fit is small; a second thread mostly contends with other work
-        try:
-            z = fit_latents(cfg, fp32, torch.from_numpy(patch_coords(cfg.patch).astype(np.float32)),
-                            torch.from_numpy(patches), prep.log_lr.float().exp(), prep.inner_steps,
-                            refine if refine is not None else 10_000, params["time_budget"],
-                            lr=prep.refine_lr).numpy()
-        finally:
-            torch.set_num_threads(before)
+        if (refine is not None and refine < 0) or any(params.get(k) is not None and params[k] <= 0
+                                                      for k in ("bpp", "kbps")):
+            raise UnsupportedError("steps must be >= 0, bpp and kbps > 0")
+        if kind == "audio":
+            _check_audio_shape(tuple(media.shape))
+            segments = to_segments(media.data.samples, cfg.patch)
+            gains = vc_audio.gain_exponents(segments)
+            target = vc_audio.normalise(segments, gains)
+            seconds = media.data.frames / media.sample_rate
+            budget = (params.get("kbps") or AUDIO_KBPS[params["quality"] - 1]) * 1000 * seconds \
+                - vc_audio.gain_bits(gains)
+        else:
+            image = _rgb(media)
+            target, _ = to_patches(image, cfg.patch)
+            budget = (params.get("bpp") or IMAGE_BPP[params["quality"] - 1]) * image.shape[0] * image.shape[1]
+        z = self._fit(prep, target, refine, params["time_budget"], kind)
         if step_index is None:
-            budget = (params.get("bpp") or IMAGE_BPP[params["quality"] - 1]) * height * width
             step_index = self._finest_within(prep, z, budget)
         q = vc_prior.quantize(z, float(prep.grid[step_index]))
+        if kind == "audio":
+            vc_audio.write_gains(sink, gains)
         sink.write(q.ravel(), prep.tables, vc_prior.table_indexes(step_index, q.shape[0], cfg.latent))
-        pixels = synthesise(prep, q, step_index, tuple(media.shape))
+        if kind == "audio":
+            recon = Media("audio", Audio(synthesise_audio(prep, q, step_index, gains, tuple(media.shape)),
+                                         media.sample_rate))
+        else:
+            recon = Media("image", synthesise(prep, q, step_index, tuple(media.shape)))
         record: dict[str, Any] = {"step": step_index, "patch": cfg.patch, "latent": cfg.latent}
         if params.get("weights"):
             record["user_weights"] = True
-        return EncodeResult(record, prep.sha256, Media("image", pixels))
+        return EncodeResult(record, prep.sha256, recon)
+
+    @staticmethod
+    def _fit(prep: Prepared, target: np.ndarray, refine: int | None, time_budget: float, kind: str) -> np.ndarray:
+        """The latents of every patch, with a progress bar (on a terminal) showing the fit's PSNR."""
+        import sys
+
+        import torch
+        from tqdm import tqdm
+
+        from .vc_fit import fit_latents
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)  # the fit is small; a second thread mostly contends with other work
+        try:
+            with tqdm(desc=f"inr-vc {kind} fit", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
+                def progress(step: int, mse: float) -> None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"PSNR {-10 * np.log10(max(mse, 1e-12)):.2f} dB")
+
+                return fit_latents(prep.cfg, {k: v.float() for k, v in prep.half.items()},
+                                   torch.from_numpy(coords(prep.cfg).astype(np.float32)), torch.from_numpy(target),
+                                   prep.log_lr.float().exp(), prep.inner_steps,
+                                   refine if refine is not None else 10_000, time_budget, lr=prep.refine_lr,
+                                   progress=progress).numpy()
+        finally:
+            torch.set_num_threads(before)
 
     @staticmethod
     def _finest_within(prep: Prepared, z: np.ndarray, budget_bits: float) -> int:
@@ -181,7 +240,10 @@ class InrVcCodec(Codec):
         return choice
 
     def decode(self, source, header, options) -> Media:
-        prep = _load(options.get("weights"))
+        kind = header.media
+        if kind not in self.media:
+            raise FormatError(f"inr-vc files hold images or audio, not {kind}")
+        prep = _load(options.get("weights"), kind)
         check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         p, shape = header.params, tuple(header.shape)
         try:
@@ -190,8 +252,12 @@ class InrVcCodec(Codec):
             raise FormatError("inr-vc: the header lacks the step, patch or latent size") from None
         if not 0 <= step_index < vc_prior.GRID or patch != prep.cfg.patch or latent != prep.cfg.latent:
             raise FormatError("inr-vc: the header does not match the weights (step, patch or latent size)")
-        if header.media != "image":
-            raise FormatError(f"inr-vc files hold images, not {header.media}")
+        if kind == "audio":
+            _check_audio_shape(shape)
+            n = shape[1] * -(-shape[0] // patch)
+            gains = vc_audio.read_gains(source, n)
+            q = source.read(prep.tables, vc_prior.table_indexes(step_index, n, latent)).reshape(n, latent)
+            return Media("audio", Audio(synthesise_audio(prep, q, step_index, gains, shape), header.sample_rate))
         _check_shape(shape)
         height, width = shape[:2]
         n = -(-height // patch) * -(-width // patch)

@@ -1,8 +1,8 @@
 """Exporting a trained `inr-vc` run: fp16 weights, the refinement learning rate and the prior tables, listed with
-their sha256 in weights/WEIGHTS.json.
+their sha256 in weights/WEIGHTS.json (`inr_vc.pt` for images, `inr_vc_audio.pt` for audio).
 
-The prior and the refinement learning rate are fitted on latents of held-out crops of the *training* photos, fitted
-exactly as the encoder fits them (with the fp16-rounded weights the decoder will use).
+The prior and the refinement learning rate are fitted on latents of other random crops of the *training* data,
+fitted exactly as the encoder fits them (with the fp16-rounded weights the decoder will use).
 """
 
 from __future__ import annotations
@@ -15,23 +15,23 @@ from pathlib import Path
 import numpy as np
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-WEIGHTS_NAME = "inr_vc.pt"
+WEIGHTS_NAME = "inr_vc.pt"  # images
+AUDIO_WEIGHTS_NAME = "inr_vc_audio.pt"
 REFINE_STEPS = 40  # the encoder's default refinement (it stops earlier when out of time)
 REFINE_LRS = (3e-3, 1e-2, 3e-2, 1e-1)
 
 
 def export(ckpt: Path, data: Path, command: str, log: Callable[[str], None] = print, patches: int = 512,
            seed: int = 12345, out_dir: Path = WEIGHTS_DIR) -> dict:
-    """Write out_dir/inr_vc.pt and its entry in out_dir/WEIGHTS.json; returns the entry."""
+    """Write out_dir/inr_vc.pt (or inr_vc_audio.pt) and its entry in out_dir/WEIGHTS.json; returns the entry."""
     import torch
 
-    from rcodec.photos import load_photos
     from rcodec.weights import sha256_file
 
     from .vc_fit import fit_latents, patch_losses
-    from .vc_model import VcConfig, patch_coords
+    from .vc_model import VcConfig, coords
     from .vc_prior import fit_prior
-    from .vc_train import sample_patches
+    from .vc_train import load_training_data, sample_training
 
     torch.set_num_threads(1)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -40,20 +40,20 @@ def export(ckpt: Path, data: Path, command: str, log: Callable[[str], None] = pr
     log_lr = state["log_lr"].detach().half()
     params = {k: v.float() for k, v in half.items()}
     lrs = log_lr.float().exp()
-    coords = torch.from_numpy(patch_coords(cfg.patch).astype(np.float32))
-    images = load_photos(data)
-    target = torch.from_numpy(sample_patches(images, np.random.default_rng(seed), patches, cfg.patch))
+    points = torch.from_numpy(coords(cfg).astype(np.float32))
+    signals = load_training_data(data, cfg)
+    target = torch.from_numpy(sample_training(signals, np.random.default_rng(seed), patches, cfg))
     inner = int(state["inner_steps"])
     # The refinement learning rate: the best of a few on a quarter of the crops.
     probe = target[: patches // 4]
     scores = {}
     for lr in REFINE_LRS:
-        z = fit_latents(cfg, params, coords, probe, lrs, inner, REFINE_STEPS // 2, None, lr=lr)
+        z = fit_latents(cfg, params, points, probe, lrs, inner, REFINE_STEPS // 2, None, lr=lr)
         with torch.no_grad():
-            scores[lr] = float(patch_losses(cfg, params, z, coords, probe).mean())
+            scores[lr] = float(patch_losses(cfg, params, z, points, probe).mean())
         log(f"refine lr {lr:g}: PSNR {-10 * math.log10(scores[lr]):.2f} dB after {REFINE_STEPS // 2} steps")
     refine_lr = min(scores, key=scores.get)
-    z = fit_latents(cfg, params, coords, target, lrs, inner, REFINE_STEPS, None, lr=refine_lr)
+    z = fit_latents(cfg, params, points, target, lrs, inner, REFINE_STEPS, None, lr=refine_lr)
     steps, freqs, scales = fit_prior(z.numpy())
     log(f"prior fitted on {patches} crops; Laplace scales {scales.min():.3g}..{scales.max():.3g}")
     payload = {
@@ -62,9 +62,10 @@ def export(ckpt: Path, data: Path, command: str, log: Callable[[str], None] = pr
         "grid": torch.from_numpy(steps), "freqs": torch.from_numpy(freqs),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (WEIGHTS_NAME + ".tmp")
+    name = AUDIO_WEIGHTS_NAME if cfg.dims == 1 else WEIGHTS_NAME
+    tmp = out_dir / (name + ".tmp")
     torch.save(payload, tmp)
-    path = out_dir / WEIGHTS_NAME
+    path = out_dir / name
     tmp.replace(path)
     entry = {
         "sha256": sha256_file(path), "bytes": path.stat().st_size, "steps": int(state["step"]),
@@ -74,6 +75,6 @@ def export(ckpt: Path, data: Path, command: str, log: Callable[[str], None] = pr
     }
     manifest_path = out_dir / "WEIGHTS.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest[WEIGHTS_NAME] = entry
+    manifest[name] = entry
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    return entry
+    return {**entry, "file": f"weights/{name}"}

@@ -16,7 +16,9 @@ import numpy as np
 
 from rcodec.photos import load_photos
 
-from .vc_model import VcConfig, init_params, patch_coords
+from .vc_model import AUDIO_CONFIG, VcConfig, coords, init_params
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def sample_patches(images: list[np.ndarray], rng: np.random.Generator, batch: int, patch: int) -> np.ndarray:
@@ -30,18 +32,60 @@ def sample_patches(images: list[np.ndarray], rng: np.random.Generator, batch: in
     return out.reshape(batch, patch * patch, 3).astype(np.float32) / 255.0
 
 
+def load_clips(folder: str | Path) -> list[np.ndarray]:
+    """Every channel of every WAV/FLAC/OGG file in `folder` (sorted by name) as a float32 array in [-1, 1]."""
+    import soundfile
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no audio files in {folder}")
+    clips = []
+    for path in files:
+        samples, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
+        clips.extend(np.ascontiguousarray(samples[:, c]) for c in range(samples.shape[1]))
+    return clips
+
+
+def sample_segments(clips: list[np.ndarray], rng: np.random.Generator, batch: int, segment: int) -> np.ndarray:
+    """(batch, segment, 1) float32 network targets: random segments of random channels, with random polarity,
+    normalised by their gains as the encoder normalises them (`vc_audio`). Near-silent segments (peak below
+    2^-12) are drawn again: normalised, they are noise the network cannot learn from."""
+    from .vc_audio import gain_exponents, normalise
+
+    out = np.empty((batch, segment), np.float32)
+    b = 0
+    while b < batch:
+        clip = clips[rng.integers(len(clips))]
+        start = rng.integers(len(clip) - segment + 1)
+        out[b] = clip[start:start + segment] * (1.0 if rng.random() < 0.5 else -1.0)
+        b += int(np.abs(out[b]).max() >= 2.0**-12)
+    return normalise(out, gain_exponents(out))
+
+
+def load_training_data(data: str | Path, cfg: VcConfig) -> list[np.ndarray]:
+    return load_clips(data) if cfg.dims == 1 else load_photos(data)
+
+
+def sample_training(signals: list[np.ndarray], rng: np.random.Generator, batch: int, cfg: VcConfig) -> np.ndarray:
+    """A batch of training patches (images) or segments (audio) for this configuration."""
+    if cfg.dims == 1:
+        return sample_segments(signals, rng, batch, cfg.patch)
+    return sample_patches(signals, rng, batch, cfg.patch)
+
+
 def train(data: str, out: str, steps: int, batch: int = 16, lr: float = 5e-4, inner_steps: int = 3,
           inner_lr: float = 10.0, cfg: VcConfig | None = None, seed: int = 0, max_seconds: float = 0.0,
           log_every: int = 100,
-          log: Callable[[str], None] = print) -> Path:
-    """Train (or resume) into `out`/state.pt; returns its path. Stops at `steps` or after `max_seconds`."""
+          log: Callable[[str], None] = print, modality: str = "image") -> Path:
+    """Train (or resume) into `out`/state.pt; returns its path. Stops at `steps` or after `max_seconds`.
+    `modality` ("image" or "audio") picks the default configuration of a new run; a resumed run keeps its own."""
     import torch
 
     torch.set_num_threads(1)  # the recipe is sized for one core
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "state.pt"
-    cfg = cfg or VcConfig()
+    cfg = cfg or (AUDIO_CONFIG if modality == "audio" else VcConfig())
     params = init_params(cfg, seed)
     log_lr = torch.full((cfg.latent,), math.log(inner_lr), requires_grad=True)
     step, curve, elapsed = 0, [], 0.0
@@ -57,9 +101,9 @@ def train(data: str, out: str, steps: int, batch: int = 16, lr: float = 5e-4, in
                            lr=lr)
     if ckpt.exists():
         opt.load_state_dict(state["opt"])
-    images = load_photos(data)
+    signals = load_training_data(data, cfg)
     rng = np.random.default_rng(seed + step)
-    coords = torch.from_numpy(patch_coords(cfg.patch).astype(np.float32))
+    points = torch.from_numpy(coords(cfg).astype(np.float32))
     from .vc_fit import inner_loop, patch_losses
 
     def save() -> None:
@@ -75,9 +119,9 @@ def train(data: str, out: str, steps: int, batch: int = 16, lr: float = 5e-4, in
         # Cosine decay over the planned steps: late steps polish, the first ones move fast.
         for g in opt.param_groups:
             g["lr"] = g["scale"] * lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
-        target = torch.from_numpy(sample_patches(images, rng, batch, cfg.patch))
-        z = inner_loop(cfg, params, coords, target, log_lr.exp(), inner_steps, True)
-        loss = patch_losses(cfg, params, z, coords, target).mean()
+        target = torch.from_numpy(sample_training(signals, rng, batch, cfg))
+        z = inner_loop(cfg, params, points, target, log_lr.exp(), inner_steps, True)
+        loss = patch_losses(cfg, params, z, points, target).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         # A batch whose inner loop overshoots still teaches (smaller step sizes); only non-finite ones are skipped.

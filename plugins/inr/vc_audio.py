@@ -1,0 +1,80 @@
+"""Audio in `inr-vc`: every channel is cut into segments, and every segment is normalised by a gain sent with it.
+
+The gain is a power of two in quarter octaves (`quant.step_of`, the same exact literals everywhere), the smallest
+at or above the segment's peak, so a normalised segment lies in [-1, 1]; it is mapped to [0, 1] for the network.
+The base network then learns the shapes of segments, not their loudness: quiet training speech transfers to loud
+music, and one latent quantization step suits every level. Gains cost a few bits per segment: their histogram is
+sent as integer counts and the table built from it by integer arithmetic (as `quant.py` does for weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rcodec import FormatError
+from rcodec.entropy import CdfTables
+from rcodec.entropy.tables import quantize_pmf
+
+from .quant import step_of
+
+GAIN_K_MIN, GAIN_K_MAX = -64, 0  # gains 2^-16 .. 1 (a silent segment gets the smallest)
+GAIN_LEVELS = GAIN_K_MAX - GAIN_K_MIN + 1
+COUNT_SYMBOLS = 64  # histogram counts below this are coded directly, larger ones through the escape code
+
+
+def gain_exponents(segments: np.ndarray) -> np.ndarray:
+    """(n, segment) samples -> (n,) int32 k: the smallest step_of(k) >= the segment's peak."""
+    ks = np.empty(len(segments), np.int32)
+    for i, peak in enumerate(np.abs(segments).max(axis=1, initial=0.0).astype(np.float64)):
+        k = GAIN_K_MIN if peak <= step_of(GAIN_K_MIN) else min(GAIN_K_MAX, math.ceil(4 * math.log2(peak)))
+        while k > GAIN_K_MIN and step_of(k - 1) >= peak:  # log2 rounding: settle on the exact smallest step
+            k -= 1
+        while k < GAIN_K_MAX and step_of(k) < peak:
+            k += 1
+        ks[i] = k
+    return ks
+
+
+def gains(ks: np.ndarray) -> np.ndarray:
+    return np.array([step_of(int(k)) for k in ks], np.float64)
+
+
+def normalise(segments: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """(n, segment) samples -> (n, segment, 1) float32 network targets in [0, 1]."""
+    return (segments / gains(ks)[:, None] * 0.5 + 0.5).astype(np.float32)[:, :, None]
+
+
+def denormalise(values: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """(n, segment, 1) network outputs -> (n, segment) samples."""
+    return (values[:, :, 0] - 0.5) * 2.0 * gains(ks)[:, None]
+
+
+def _count_table() -> CdfTables:
+    return CdfTables.from_pmfs(np.ones((1, COUNT_SYMBOLS)) / (COUNT_SYMBOLS + 1), 0, escape=True)
+
+
+def _gain_table(counts: np.ndarray) -> CdfTables:
+    return CdfTables.from_frequencies(quantize_pmf(counts.astype(np.float64) + 0.0), offsets=0)
+
+
+def write_gains(sink, ks: np.ndarray) -> None:
+    symbols = ks.astype(np.int32) - GAIN_K_MIN
+    counts = np.bincount(symbols, minlength=GAIN_LEVELS)
+    sink.write(counts, _count_table())
+    sink.write(symbols, _gain_table(counts))
+
+
+def read_gains(source, n: int) -> np.ndarray:
+    counts = source.read(_count_table(), count=GAIN_LEVELS).astype(np.int64)
+    if np.any(counts < 0) or int(counts.sum()) != n:
+        raise FormatError("inr-vc: the gain histogram does not match the number of segments")
+    return source.read(_gain_table(counts), count=n).astype(np.int32) + GAIN_K_MIN
+
+
+def gain_bits(ks: np.ndarray) -> float:
+    """Estimated code length of `write_gains` (for the rate control)."""
+    counts = np.bincount(ks.astype(np.int64) - GAIN_K_MIN, minlength=GAIN_LEVELS)
+    p = counts[counts > 0] / len(ks)
+    return float(-(counts[counts > 0] * np.log2(p)).sum()) + 8.0 * GAIN_LEVELS
