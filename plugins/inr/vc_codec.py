@@ -154,7 +154,7 @@ class InrVcCodec(Codec):
         "kbps": Option(float, None, "audio: target kbit/s (overrides quality)"),
         "step": Option(int, None, f"quantization step index 0..{vc_prior.GRID - 1} (overrides the rate target)"),
         "steps": Option(int, None, "Adam refinement steps after the inner loop (default: the shipped value)"),
-        "time_budget": Option(float, 30.0, "stop refining after this many seconds"),
+        "time_budget": Option(float, 50.0, "stop refining after this many seconds (the encode takes about this long)"),
         "weights": Option(str, None, "a weights file from `rcodec train inr --export` instead of the shipped one"),
     }
     decode_options = {"weights": Option(str, None, "the weights file the file was compressed with")}
@@ -173,7 +173,8 @@ class InrVcCodec(Codec):
             raise UnsupportedError("steps must be >= 0, bpp and kbps > 0")
         if kind == "audio":
             _check_audio_shape(tuple(media.shape))
-            segments = to_segments(media.data.samples, cfg.patch)
+            # Decoded samples lie in [-1, 1] (`from_segments`): overs in float input are clipped first.
+            segments = to_segments(np.clip(media.data.samples, -1.0, 1.0), cfg.patch)
             gains = vc_audio.gain_exponents(segments)
             target = vc_audio.normalise(segments, gains)
             seconds = media.data.frames / media.sample_rate
