@@ -3,8 +3,13 @@
 The gain is a power of two in quarter octaves (`quant.step_of`, the same exact literals everywhere), the smallest
 at or above the segment's peak, so a normalised segment lies in [-1, 1]; it is mapped to [0, 1] for the network.
 The base network then learns the shapes of segments, not their loudness: quiet training speech transfers to loud
-music, and one latent quantization step suits every level. Gains cost a few bits per segment: their histogram is
-sent as integer counts and the table built from it by integer arithmetic (as `quant.py` does for weights).
+music. Gains cost a few bits per segment: their histogram is sent as integer counts and the table built from it by
+integer arithmetic (as `quant.py` does for weights).
+
+Rate allocation (`segment_steps`): an error in a normalised segment is scaled by its gain on the way out, so for
+the least squared error overall a quiet segment's latents are quantized more coarsely: one ladder step (a factor
+2^1/2) coarser per half octave below the loudest segment. The decoder derives every segment's step from the
+gains and the file's ladder step alone.
 """
 
 from __future__ import annotations
@@ -49,6 +54,13 @@ def normalise(segments: np.ndarray, ks: np.ndarray) -> np.ndarray:
 def denormalise(values: np.ndarray, ks: np.ndarray) -> np.ndarray:
     """(n, segment, 1) network outputs -> (n, segment) samples."""
     return (values[:, :, 0] - 0.5) * 2.0 * gains(ks)[:, None]
+
+
+def segment_steps(step_index: int, ks: np.ndarray) -> np.ndarray:
+    """The ladder step (0 = coarsest) of every segment's latents: `step_index` for the loudest segment, one step
+    coarser per two quarter octaves (half an octave) of gain below it, never below 0."""
+    offsets = (int(ks.max()) - ks.astype(np.int64)) // 2
+    return np.maximum(step_index - offsets, 0)
 
 
 def _count_table() -> CdfTables:

@@ -94,8 +94,9 @@ def _rgb(media: Media) -> np.ndarray:
         np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
 
 
-def synthesise_values(prep: Prepared, q: np.ndarray, step_index: int) -> np.ndarray:
-    """Integers (N, latent) -> the network's outputs (N, points, channels), float64 in fixed chunks of patches.
+def synthesise_values(prep: Prepared, q: np.ndarray, patch_steps: np.ndarray) -> np.ndarray:
+    """Integers (N, latent) and each patch's ladder step (N,) -> the network's outputs (N, points, channels),
+    float64 in fixed chunks of patches.
 
     Every chunk is computed on one thread by the same kernels whatever the machine's thread count; the second
     half of the chunks runs on `side_thread()` while this thread computes the first. Chunks are independent, so
@@ -103,7 +104,7 @@ def synthesise_values(prep: Prepared, q: np.ndarray, step_index: int) -> np.ndar
     import torch
 
     cfg = prep.cfg
-    z = torch.from_numpy(q.astype(np.float64) * prep.grid[step_index])
+    z = torch.from_numpy(q.astype(np.float64) * prep.grid[patch_steps][:, None])
     params = {k: v.double() for k, v in prep.half.items()}
     points = torch.from_numpy(coords(cfg))
 
@@ -124,7 +125,8 @@ def synthesise(prep: Prepared, q: np.ndarray, step_index: int, shape: tuple[int,
     cfg = prep.cfg
     height, width = shape[:2]
     grid = (-(-height // cfg.patch), -(-width // cfg.patch))
-    pixels = from_patches(synthesise_values(prep, q, step_index), grid, height, width, cfg.patch)
+    values = synthesise_values(prep, q, np.full(len(q), step_index))
+    pixels = from_patches(values, grid, height, width, cfg.patch)
     if len(shape) == 2 or shape[2] == 1:  # grey input was fitted as three equal channels
         pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8).reshape(shape)
     return pixels
@@ -133,7 +135,7 @@ def synthesise(prep: Prepared, q: np.ndarray, step_index: int, shape: tuple[int,
 def synthesise_audio(prep: Prepared, q: np.ndarray, step_index: int, ks: np.ndarray,
                      shape: tuple[int, ...]) -> np.ndarray:
     """Integers (N, latent) and segment gains (N,) -> float32 samples of `shape` (frames, channels)."""
-    values = synthesise_values(prep, q, step_index)
+    values = synthesise_values(prep, q, vc_audio.segment_steps(step_index, ks))
     return from_segments(vc_audio.denormalise(values, ks), shape[0], shape[1])
 
 
@@ -185,12 +187,16 @@ class InrVcCodec(Codec):
             target, _ = to_patches(image, cfg.patch)
             budget = (params.get("bpp") or IMAGE_BPP[params["quality"] - 1]) * image.shape[0] * image.shape[1]
         z = self._fit(prep, target, refine, params["time_budget"], kind)
+        def patch_steps(j: int) -> np.ndarray:
+            return vc_audio.segment_steps(j, gains) if kind == "audio" else np.full(len(z), j)
+
         if step_index is None:
-            step_index = self._finest_within(prep, z, budget)
-        q = vc_prior.quantize(z, float(prep.grid[step_index]))
+            step_index = self._finest_within(prep, z, budget, patch_steps)
+        steps = patch_steps(step_index)
+        q = vc_prior.quantize(z, prep.grid[steps][:, None])
         if kind == "audio":
             vc_audio.write_gains(sink, gains)
-        sink.write(q.ravel(), prep.tables, vc_prior.table_indexes(step_index, q.shape[0], cfg.latent))
+        sink.write(q.ravel(), prep.tables, vc_prior.table_indexes(steps, q.shape[0], cfg.latent))
         if kind == "audio":
             recon = Media("audio", Audio(synthesise_audio(prep, q, step_index, gains, tuple(media.shape)),
                                          media.sample_rate))
@@ -228,12 +234,14 @@ class InrVcCodec(Codec):
             torch.set_num_threads(before)
 
     @staticmethod
-    def _finest_within(prep: Prepared, z: np.ndarray, budget_bits: float) -> int:
-        """The finest ladder step whose estimated code length fits the budget (the coarsest if none does)."""
+    def _finest_within(prep: Prepared, z: np.ndarray, budget_bits: float, patch_steps) -> int:
+        """The finest ladder step whose estimated code length fits the budget (the coarsest if none does);
+        `patch_steps(j)` gives every patch's step for the file's step j."""
         choice = 0
         for j in range(vc_prior.GRID):
-            q = vc_prior.quantize(z, float(prep.grid[j]))
-            bits = prep.tables.information_bits(q.ravel(), vc_prior.table_indexes(j, q.shape[0], z.shape[1]))
+            steps = patch_steps(j)
+            q = vc_prior.quantize(z, prep.grid[steps][:, None])
+            bits = prep.tables.information_bits(q.ravel(), vc_prior.table_indexes(steps, q.shape[0], z.shape[1]))
             bits += 24 * int(np.sum(np.abs(q) > vc_prior.LEVELS))  # escapes cost extra beyond their symbol
             if bits > budget_bits:
                 break
@@ -257,7 +265,8 @@ class InrVcCodec(Codec):
             _check_audio_shape(shape)
             n = shape[1] * -(-shape[0] // patch)
             gains = vc_audio.read_gains(source, n)
-            q = source.read(prep.tables, vc_prior.table_indexes(step_index, n, latent)).reshape(n, latent)
+            steps = vc_audio.segment_steps(step_index, gains)
+            q = source.read(prep.tables, vc_prior.table_indexes(steps, n, latent)).reshape(n, latent)
             return Media("audio", Audio(synthesise_audio(prep, q, step_index, gains, shape), header.sample_rate))
         _check_shape(shape)
         height, width = shape[:2]

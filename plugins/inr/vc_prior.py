@@ -49,10 +49,15 @@ def tables(freqs: np.ndarray):
     return CdfTables.from_frequencies(np.asarray(freqs, np.int64).reshape(g * d, s), offsets=-LEVELS, escape=True)
 
 
-def table_indexes(step_index: int, patches: int, dims: int) -> np.ndarray:
-    """Table index of each latent value, patch-major."""
+def table_indexes(step_index: int | np.ndarray, patches: int, dims: int) -> np.ndarray:
+    """Table index of each latent value, patch-major; `step_index` is one ladder step for all patches or one per
+    patch (an array of `patches` steps)."""
+    if np.ndim(step_index):
+        steps = np.asarray(step_index, np.int64).reshape(patches, 1)
+        return (steps * dims + np.arange(dims)).ravel().astype(np.int32)
     return np.tile(step_index * dims + np.arange(dims, dtype=np.int32), patches).astype(np.int32)
 
 
-def quantize(z: np.ndarray, step: float) -> np.ndarray:
+def quantize(z: np.ndarray, step: float | np.ndarray) -> np.ndarray:
+    """round(z / step); `step` a number, or one per patch (shape (N, 1))."""
     return np.round(np.asarray(z, np.float64) / step).astype(np.int32)
