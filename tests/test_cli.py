@@ -214,6 +214,19 @@ def test_bench_speed_writes_medians_and_ratio(tmp_path):
     assert "decode median" in result.output
 
 
+def test_bench_image_runs_only_the_asked_qualities(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(6).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / "a.png")
+    out = tmp_path / "rd.json"
+    result = CliRunner().invoke(cli, ["bench", "image", "--codec", "factorized", "--dataset", str(folder),
+                                      "--baseline", "jpeg", "--quality", "2", "--quality", "5", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [p["quality"] for p in data["codecs"]["factorized"]] == [2, 5]
+    assert len(data["baselines"]["jpeg"]) > 2  # the baselines keep their whole sweep
+
+
 def test_bench_audio_adds_constant_bitrate_baselines(tmp_path):
     import soundfile as sf
 

@@ -23,8 +23,10 @@ def register(bench_group) -> None:
     @click.option("--anchors", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                   help="Folder of published RD curves (JSON) to draw on the plot.")
     @click.option("--limit", type=int, default=None, help="Only the first N images (quick checks).")
+    @click.option("--quality", "qualities", multiple=True, type=int,
+                  help="Only these rate points of the codecs; repeatable (default: every one). For slow encoders.")
     @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter.")
-    def bench_image(codecs, dataset, baselines, json_path, plot_path, anchors, limit, params) -> None:
+    def bench_image(codecs, dataset, baselines, json_path, plot_path, anchors, limit, qualities, params) -> None:
         """Rate-distortion and speed of image codecs vs JPEG, WebP, AVIF, JPEG 2000, with BD-rates."""
         from tqdm import tqdm
 
@@ -37,7 +39,8 @@ def register(bench_group) -> None:
                 bar.set_description(label[:40])
                 bar.update(done - bar.n)
 
-            result = image.run(list(codecs), dataset, list(baselines) or list(image.BASELINES), extra, limit, progress)
+            result = image.run(list(codecs), dataset, list(baselines) or list(image.BASELINES), extra, limit, progress,
+                               list(qualities) or None)
         for group in ("codecs", "baselines"):
             for name, points in result[group].items():
                 for p in points:

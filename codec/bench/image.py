@@ -32,10 +32,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
+MS_SSIM_MIN_SIDE = 161  # five scales of the 11-pixel window need a side above 160 pixels
+
+
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """MS-SSIM of two uint8 RGB images; NaN for images too small for its five scales."""
     import torch
     from pytorch_msssim import ms_ssim as _ms_ssim
 
+    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return float("nan")
     ta = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].double()
     tb = torch.from_numpy(np.ascontiguousarray(b)).permute(2, 0, 1)[None].double()
     return float(_ms_ssim(ta, tb, data_range=255.0))
@@ -85,7 +91,7 @@ def _summarise(per_image: list[dict]) -> dict:
 
 
 def run(codecs: list[str], dataset: Path, baselines: list[str], params: dict | None = None,
-        limit: int | None = None, progress=None) -> dict:
+        limit: int | None = None, progress=None, qualities: list[int] | None = None) -> dict:
     from PIL import Image
 
     from .bdrate import bd_rate
@@ -95,7 +101,8 @@ def run(codecs: list[str], dataset: Path, baselines: list[str], params: dict | N
     if not files:
         raise FileNotFoundError(f"no images in {dataset}")
     images = [(p.name, np.asarray(Image.open(p).convert("RGB"))) for p in files]
-    jobs: list[tuple[str, int | None, bool]] = [(c, q, False) for c in codecs for q in codec_qualities(c)]
+    jobs: list[tuple[str, int | None, bool]] = [(c, q, False) for c in codecs for q in codec_qualities(c)
+                                                if qualities is None or q is None or q in qualities]
     jobs += [(b, q, True) for b in baselines for q in BASELINES[b]["qualities"]]
     result: dict[str, Any] = {"codecs": {}, "baselines": {}, "per_image": {}, "warmup_s": {}}
     # One untimed round trip per codec first: loading and verifying weights, building tables and the first call's
