@@ -48,6 +48,19 @@ def test_gain_is_the_smallest_quarter_octave_at_or_above_the_peak():
     assert np.allclose(vc_audio.denormalise(targets, ks), segments, atol=1e-6)
 
 
+def test_mid_side_round_trips_and_leaves_other_channel_counts():
+    from rcodec.plugins.inr import vc_audio
+
+    stereo = np.random.default_rng(3).uniform(-1, 1, (50, 2)).astype(np.float32)
+    coded = vc_audio.to_mid_side(stereo)
+    assert np.array_equal(vc_audio.from_mid_side(coded), stereo)
+    twin = np.repeat(stereo[:, :1], 2, axis=1)
+    assert not vc_audio.to_mid_side(twin)[:, 1].any()  # identical channels: a silent side channel
+    for channels in (1, 3):
+        samples = stereo[:, :1].repeat(channels, axis=1)
+        assert vc_audio.to_mid_side(samples) is samples and vc_audio.from_mid_side(samples) is samples
+
+
 def test_gains_round_trip_through_the_stream():
     from rcodec.codec import SymbolSink, SymbolSource
     from rcodec.entropy.rans import RansCoder

@@ -56,6 +56,23 @@ def denormalise(values: np.ndarray, ks: np.ndarray) -> np.ndarray:
     return (values[:, :, 0] - 0.5) * 2.0 * gains(ks)[:, None]
 
 
+def to_mid_side(samples: np.ndarray) -> np.ndarray:
+    """Stereo (frames, 2) -> (mid, side) = ((L + R) / 2, (L - R) / 2): the channels of most stereo recordings are
+    alike, so the side channel is quiet and its coarse steps (`segment_steps`) cost few bits. Other channel
+    counts are coded as they are."""
+    if samples.shape[1] != 2:
+        return samples
+    left, right = samples[:, 0].astype(np.float64), samples[:, 1].astype(np.float64)
+    return np.stack([(left + right) * 0.5, (left - right) * 0.5], axis=1)
+
+
+def from_mid_side(samples: np.ndarray) -> np.ndarray:
+    """The inverse of `to_mid_side`, in float64."""
+    if samples.shape[1] != 2:
+        return samples
+    return np.stack([samples[:, 0] + samples[:, 1], samples[:, 0] - samples[:, 1]], axis=1)
+
+
 def segment_steps(step_index: int, ks: np.ndarray) -> np.ndarray:
     """The ladder step (0 = coarsest) of every segment's latents: `step_index` for the loudest segment, one step
     coarser per two quarter octaves (half an octave) of gain below it, never below 0."""

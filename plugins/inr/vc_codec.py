@@ -136,7 +136,8 @@ def synthesise_audio(prep: Prepared, q: np.ndarray, step_index: int, ks: np.ndar
                      shape: tuple[int, ...]) -> np.ndarray:
     """Integers (N, latent) and segment gains (N,) -> float32 samples of `shape` (frames, channels)."""
     values = synthesise_values(prep, q, vc_audio.segment_steps(step_index, ks))
-    return from_segments(vc_audio.denormalise(values, ks), shape[0], shape[1])
+    coded = from_segments(vc_audio.denormalise(values, ks), shape[0], shape[1])  # mid and side for stereo
+    return np.ascontiguousarray(np.clip(vc_audio.from_mid_side(coded), -1.0, 1.0).astype(np.float32))
 
 
 def _check_audio_shape(shape: tuple[int, ...]) -> None:
@@ -176,7 +177,7 @@ class InrVcCodec(Codec):
         if kind == "audio":
             _check_audio_shape(tuple(media.shape))
             # Decoded samples lie in [-1, 1] (`from_segments`): overs in float input are clipped first.
-            segments = to_segments(np.clip(media.data.samples, -1.0, 1.0), cfg.patch)
+            segments = to_segments(vc_audio.to_mid_side(np.clip(media.data.samples, -1.0, 1.0)), cfg.patch)
             gains = vc_audio.gain_exponents(segments)
             target = vc_audio.normalise(segments, gains)
             seconds = media.data.frames / media.sample_rate

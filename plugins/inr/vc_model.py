@@ -118,6 +118,5 @@ def to_segments(samples: np.ndarray, segment: int) -> np.ndarray:
 
 
 def from_segments(segments: np.ndarray, frames: int, channels: int) -> np.ndarray:
-    """(channels * n, segment) samples -> float32 audio (frames, channels) clipped to [-1, 1]."""
-    samples = segments.reshape(channels, -1).T[:frames]
-    return np.ascontiguousarray(np.clip(samples, -1.0, 1.0).astype(np.float32))
+    """(channels * n, segment) samples -> (frames, channels), the padding dropped."""
+    return segments.reshape(channels, -1).T[:frames]
