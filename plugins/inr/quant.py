@@ -2,7 +2,8 @@
 
 Each tensor gets a step 2^(k/4) (k an integer sent in the stream), chosen so its largest weight fits the bit width.
 All quantized values share one histogram, sent as integer counts; the coding table is built from those counts by
-integer arithmetic only, so encoder and decoder derive the same table everywhere.
+integer arithmetic only, so encoder and decoder derive the same table everywhere (`write_histogram_coded`, also
+used for the gains of `inr-vc` audio).
 """
 
 from __future__ import annotations
@@ -58,9 +59,26 @@ def _count_table() -> CdfTables:
     return CdfTables.from_pmfs(np.ones((1, COUNT_SYMBOLS)) / (COUNT_SYMBOLS + 1), 0, escape=True)
 
 
-def _value_table(counts: np.ndarray, levels: int) -> CdfTables:
+def _value_table(counts: np.ndarray, offset: int) -> CdfTables:
     # Integer counts are exact in float64, so quantize_pmf gives the same frequencies on every machine.
-    return CdfTables.from_frequencies(quantize_pmf(counts.astype(np.float64) + 0.0), offsets=-levels)
+    return CdfTables.from_frequencies(quantize_pmf(counts.astype(np.float64) + 0.0), offsets=offset)
+
+
+def write_histogram_coded(sink, values: np.ndarray, offset: int, size: int) -> None:
+    """Integers in offset .. offset + size - 1, coded with a table built from their own histogram, which goes
+    first as integer counts: the decoder builds the same table by integer arithmetic."""
+    counts = np.bincount(values - offset, minlength=size)
+    sink.write(counts, _count_table())
+    sink.write(values, _value_table(counts, offset))
+
+
+def read_histogram_coded(source, count: int, offset: int, size: int, mismatch: str) -> np.ndarray:
+    """The inverse of `write_histogram_coded` for `count` values; FormatError(`mismatch`) if the counts do not
+    add up to `count`."""
+    counts = source.read(_count_table(), count=size).astype(np.int64)
+    if np.any(counts < 0) or int(counts.sum()) != count:
+        raise FormatError(mismatch)
+    return source.read(_value_table(counts, offset), count=count)
 
 
 def write(sink, ks: list[int], ints: list[np.ndarray], bits: int) -> None:
@@ -71,9 +89,7 @@ def write(sink, ks: list[int], ints: list[np.ndarray], bits: int) -> None:
     for q in ints[:FINE_TENSORS]:
         sink.write(q.ravel(), fine_table)
     flat = np.concatenate([q.ravel() for q in ints[FINE_TENSORS:]])
-    counts = np.bincount(flat + levels, minlength=2 * levels + 1)
-    sink.write(counts, _count_table())
-    sink.write(flat, _value_table(np.maximum(counts, 0), levels))
+    write_histogram_coded(sink, flat, -levels, 2 * levels + 1)
 
 
 def read(source, shapes: list[tuple[int, ...]], bits: int) -> tuple[list[int], list[np.ndarray]]:
@@ -82,11 +98,9 @@ def read(source, shapes: list[tuple[int, ...]], bits: int) -> tuple[list[int], l
     fine = (1 << (FINE_BITS - 1)) - 1
     fine_table = CdfTables.from_pmfs(np.ones((1, 2 * fine + 1)), -fine)
     ints = [source.read(fine_table, count=int(np.prod(s))).reshape(s) for s in shapes[:FINE_TENSORS]]
-    counts = source.read(_count_table(), count=2 * levels + 1).astype(np.int64)
     total = sum(int(np.prod(s)) for s in shapes[FINE_TENSORS:])
-    if np.any(counts < 0) or int(counts.sum()) != total:
-        raise FormatError("the weight histogram does not match the network size")
-    flat = source.read(_value_table(counts, levels), count=total)
+    flat = read_histogram_coded(source, total, -levels, 2 * levels + 1,
+                                "the weight histogram does not match the network size")
     at = 0
     for s in shapes[FINE_TENSORS:]:
         n = int(np.prod(s))

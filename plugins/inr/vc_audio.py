@@ -18,15 +18,10 @@ import math
 
 import numpy as np
 
-from rcodec import FormatError
-from rcodec.entropy import CdfTables
-from rcodec.entropy.tables import quantize_pmf
-
-from .quant import step_of
+from .quant import read_histogram_coded, step_of, write_histogram_coded
 
 GAIN_K_MIN, GAIN_K_MAX = -64, 0  # gains 2^-16 .. 1 (a silent segment gets the smallest)
 GAIN_LEVELS = GAIN_K_MAX - GAIN_K_MIN + 1
-COUNT_SYMBOLS = 64  # histogram counts below this are coded directly, larger ones through the escape code
 
 
 def gain_exponents(segments: np.ndarray) -> np.ndarray:
@@ -80,26 +75,14 @@ def segment_steps(step_index: int, ks: np.ndarray) -> np.ndarray:
     return np.maximum(step_index - offsets, 0)
 
 
-def _count_table() -> CdfTables:
-    return CdfTables.from_pmfs(np.ones((1, COUNT_SYMBOLS)) / (COUNT_SYMBOLS + 1), 0, escape=True)
-
-
-def _gain_table(counts: np.ndarray) -> CdfTables:
-    return CdfTables.from_frequencies(quantize_pmf(counts.astype(np.float64) + 0.0), offsets=0)
-
-
 def write_gains(sink, ks: np.ndarray) -> None:
-    symbols = ks.astype(np.int32) - GAIN_K_MIN
-    counts = np.bincount(symbols, minlength=GAIN_LEVELS)
-    sink.write(counts, _count_table())
-    sink.write(symbols, _gain_table(counts))
+    write_histogram_coded(sink, ks.astype(np.int32) - GAIN_K_MIN, 0, GAIN_LEVELS)
 
 
 def read_gains(source, n: int) -> np.ndarray:
-    counts = source.read(_count_table(), count=GAIN_LEVELS).astype(np.int64)
-    if np.any(counts < 0) or int(counts.sum()) != n:
-        raise FormatError("inr-vc: the gain histogram does not match the number of segments")
-    return source.read(_gain_table(counts), count=n).astype(np.int32) + GAIN_K_MIN
+    symbols = read_histogram_coded(source, n, 0, GAIN_LEVELS,
+                                   "inr-vc: the gain histogram does not match the number of segments")
+    return symbols.astype(np.int32) + GAIN_K_MIN
 
 
 def gain_bits(ks: np.ndarray) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +132,11 @@ def synthesise(prep: Prepared, q: np.ndarray, step_index: int, shape: tuple[int,
     return pixels
 
 
-def synthesise_audio(prep: Prepared, q: np.ndarray, step_index: int, ks: np.ndarray,
+def synthesise_audio(prep: Prepared, q: np.ndarray, steps: np.ndarray, ks: np.ndarray,
                      shape: tuple[int, ...]) -> np.ndarray:
-    """Integers (N, latent) and segment gains (N,) -> float32 samples of `shape` (frames, channels)."""
-    values = synthesise_values(prep, q, vc_audio.segment_steps(step_index, ks))
+    """Integers (N, latent), each segment's ladder step (N,) and gain (N,) -> float32 samples of `shape`
+    (frames, channels)."""
+    values = synthesise_values(prep, q, steps)
     coded = from_segments(vc_audio.denormalise(values, ks), shape[0], shape[1])  # mid and side for stereo
     return np.ascontiguousarray(np.clip(vc_audio.from_mid_side(coded), -1.0, 1.0).astype(np.float32))
 
@@ -183,14 +184,13 @@ class InrVcCodec(Codec):
             seconds = media.data.frames / media.sample_rate
             budget = (params.get("kbps") or AUDIO_KBPS[params["quality"] - 1]) * 1000 * seconds \
                 - vc_audio.gain_bits(gains)
+            patch_steps = partial(vc_audio.segment_steps, ks=gains)  # the file's step -> every segment's
         else:
             image = _rgb(media)
             target, _ = to_patches(image, cfg.patch)
             budget = (params.get("bpp") or IMAGE_BPP[params["quality"] - 1]) * image.shape[0] * image.shape[1]
+            patch_steps = partial(np.full, len(target))  # one step for every patch
         z = self._fit(prep, target, refine, params["time_budget"], kind)
-        def patch_steps(j: int) -> np.ndarray:
-            return vc_audio.segment_steps(j, gains) if kind == "audio" else np.full(len(z), j)
-
         if step_index is None:
             step_index = self._finest_within(prep, z, budget, patch_steps)
         steps = patch_steps(step_index)
@@ -199,7 +199,7 @@ class InrVcCodec(Codec):
             vc_audio.write_gains(sink, gains)
         sink.write(q.ravel(), prep.tables, vc_prior.table_indexes(steps, q.shape[0], cfg.latent))
         if kind == "audio":
-            recon = Media("audio", Audio(synthesise_audio(prep, q, step_index, gains, tuple(media.shape)),
+            recon = Media("audio", Audio(synthesise_audio(prep, q, steps, gains, tuple(media.shape)),
                                          media.sample_rate))
         else:
             recon = Media("image", synthesise(prep, q, step_index, tuple(media.shape)))
@@ -268,7 +268,7 @@ class InrVcCodec(Codec):
             gains = vc_audio.read_gains(source, n)
             steps = vc_audio.segment_steps(step_index, gains)
             q = source.read(prep.tables, vc_prior.table_indexes(steps, n, latent)).reshape(n, latent)
-            return Media("audio", Audio(synthesise_audio(prep, q, step_index, gains, shape), header.sample_rate))
+            return Media("audio", Audio(synthesise_audio(prep, q, steps, gains, shape), header.sample_rate))
         _check_shape(shape)
         height, width = shape[:2]
         n = -(-height // patch) * -(-width // patch)
