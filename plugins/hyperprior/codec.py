@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, MediaError, Option, WeightsError
+from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
 from rcodec.weights import check_file_weights
@@ -89,7 +89,7 @@ class _LearnedImageCodec(Codec):
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         with codec_inference():
             y = model.gain(model.g_a(x), q)
-            y_hat = self._code_latents(model, y, q, sink)
+            y_hat = self._code_latents(model, y, q, sink, self._refined_z(model, x, y, q, params))
             reconstruction = self._synthesise(model, y_hat, q, height, width, gray)
         record = {"quality": q + 1, "gray": gray}
         if params.get("weights"):
@@ -112,6 +112,10 @@ class _LearnedImageCodec(Codec):
             y_hat = self._decode_latents(model, source, quality - 1, padded)
             return self._synthesise(model, y_hat, quality - 1, height, width, len(shape) == 2)
 
+    def _refined_z(self, model, x, y, q: int, params: dict[str, Any]):
+        """Codecs with encoder-side refinement optimise y in place and return their z; None: z from y."""
+        return None
+
     def _synthesise(self, model, y_hat, q: int, height: int, width: int, gray: bool) -> Media:
         import torch
 
@@ -128,7 +132,7 @@ class FactorizedCodec(_LearnedImageCodec):
     arch = "factorized"
     description = "learned transform + factorized prior (Balle et al. 2018), variable rate"
 
-    def _code_latents(self, model, y, q, sink):
+    def _code_latents(self, model, y, q, sink, z=None):
         import torch
 
         symbols = torch.round(y)
@@ -149,15 +153,43 @@ class HyperpriorCodec(_LearnedImageCodec):
     arch = "hyperprior"
     multiple = 64
     description = "learned transform + mean-scale hyperprior (Minnen et al. 2018), variable rate, integer entropy path"
+    options = {
+        **_LearnedImageCodec.options,
+        "refine": Option(int, 0, "encoder iterations optimising the latents for this image (0: off; ~100 gives "
+                                 "smaller files at the same quality, ~0.3 s per iteration for a 768x512 image); "
+                                 "decoding is unchanged"),
+    }
 
-    def _code_latents(self, model, y, q, sink):
+    def _hyper_analysis(self, model, y, q):
+        import torch
+
+        z = model.h_a(torch.abs(y) if model.h_a_abs else y)
+        return z * model.z_gain[q].view(1, -1, 1, 1) if model.z_gain is not None else z
+
+    def _refined_z(self, model, x, y, q, params):
+        iterations = int(params.get("refine") or 0)
+        if iterations == 0:
+            return None
+        if not 0 < iterations <= 10_000:
+            raise UnsupportedError(f"refine must be 0..10000 iterations, got {iterations}")
+        if model.density_net is None:
+            raise UnsupportedError("refine needs the shipped weights (a --weights checkpoint has no fixed-point "
+                                   "hyper synthesis to optimise against)")
+        from .model import LAMBDAS
+        from .refine import RefineSettings, refine_latents
+
+        refined_y, z = refine_latents(model, model.density_net, x, y, self._hyper_analysis(model, y, q), q,
+                                      LAMBDAS[q], RefineSettings(iterations))
+        y.copy_(refined_y)
+        return z
+
+    def _code_latents(self, model, y, q, sink, z=None):
         import torch
 
         from .fixed_point import Z_LIMIT
 
-        z = model.h_a(torch.abs(y) if model.h_a_abs else y)
-        if model.z_gain is not None:
-            z = z * model.z_gain[q].view(1, -1, 1, 1)
+        if z is None:
+            z = self._hyper_analysis(model, y, q)
         z_hat = torch.round(z).clamp(-Z_LIMIT, Z_LIMIT)
         sink.write(z_hat.to(torch.int32).numpy().ravel(), model.z_tables, _channel_indexes(tuple(z.shape)))
         indexes, means = model.entropy_parameters(z_hat, q)

@@ -52,16 +52,20 @@ def register_train(group) -> None:
     @click.option("--checkpoint-every", type=int, default=500, show_default=True)
     @click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
                   help="Start a new run from the matching weights of another run's checkpoint.")
+    @click.option("--round-for-synthesis/--noise-for-synthesis", default=False, show_default=True,
+                  help="Train the synthesis on rounded latents (straight-through gradient) instead of noisy ones; "
+                       "the rate term keeps additive noise either way.")
     @click.option("--export/--no-export", default=False,
                   help="After training, write the shipped weights file and record this command.")
     def train_hyperprior(arch, data, out, steps, batch, crop, lr, lr_drop_at, n_channels, m_channels, threads,
-                         checkpoint_every, init_from, export) -> None:
+                         checkpoint_every, init_from, round_for_synthesis, export) -> None:
         """Train the variable-rate factorized or mean-scale hyperprior network (one model, 8 qualities)."""
         from .training import TrainConfig, train
 
         cfg = TrainConfig(arch=arch, data=data, out=out, steps=steps, batch=batch, crop=crop, lr=lr,
                           lr_drop_at=lr_drop_at, n=n_channels, m=m_channels, threads=threads,
-                          checkpoint_every=checkpoint_every, init_from=init_from or "")
+                          checkpoint_every=checkpoint_every, init_from=init_from or "",
+                          round_for_synthesis=round_for_synthesis)
         checkpoint = train(cfg, log=lambda line: click.echo(line, err=True))
         if export:
             command = "rcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])

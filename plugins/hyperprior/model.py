@@ -68,7 +68,9 @@ class FactorizedPrior(nn.Module):
         self.inverse_gain = GainUnit(q, m, -_init_log_gains())
         self.entropy_bottleneck = cai.entropy_models.EntropyBottleneck(m)
 
-    def forward(self, x: Tensor, quality: Tensor) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, quality: Tensor, round_for_synthesis: bool = False) -> dict[str, Tensor]:
+        if round_for_synthesis:
+            raise ValueError("round_for_synthesis is implemented for the mean-scale hyperprior only")
         y = self.gain(self.g_a(x), quality)
         y_hat, y_likelihoods = self.entropy_bottleneck(y)
         x_hat = self.g_s(self.inverse_gain(y_hat, quality))
@@ -109,12 +111,17 @@ class MeanScaleHyperprior(nn.Module):
         scales, means = params.chunk(2, 1)
         return scales, means
 
-    def forward(self, x: Tensor, quality: Tensor) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, quality: Tensor, round_for_synthesis: bool = False) -> dict[str, Tensor]:
+        """`round_for_synthesis`: in training, the synthesis gets the rounded latents the decoder will see
+        (straight-through gradient) while the rate still sees additive noise ("mixed quantization",
+        Minnen & Singh 2020); otherwise both see noise."""
         y = self.gain(self.g_a(x), quality)
         z = self.hyper_gain(self.h_a(y), quality)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         scales, means = self.entropy_parameters(z_hat, quality)
         y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
+        if round_for_synthesis and self.training:
+            y_hat = y + (torch.round(y - means) + means - y).detach()
         x_hat = self.g_s(self.inverse_gain(y_hat, quality))
         return {"x_hat": x_hat, "likelihoods": [y_likelihoods, z_likelihoods]}
 

@@ -44,6 +44,7 @@ class PreparedModel:
     thresholds: Tensor | None = None
     z_limit: int = fixed_point.Z_LIMIT  # |z_hat| bound: the fixed-point hyper synthesis is exact within it
     g_s_coding: torch.nn.Module | None = None  # g_s in its fast coding form; built from g_s when not given
+    density_net: torch.nn.Module | None = None  # shipped hyperprior: the float network, for the z density (refine)
 
     def __post_init__(self) -> None:
         if self.g_s_coding is None:
@@ -120,6 +121,7 @@ def load_exported(path: Path, expected_sha256: str | None, arch: str) -> Prepare
         model.has_means = True
         model.y_tables = tables.tables_from_state(state["y_tables"])
         model.thresholds = state["scale_thresholds"].to(torch.int64)
+        model.density_net = _eval(net)
     return model
 
 

@@ -42,6 +42,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     min_scale: float = 0.4  # crops are taken from the photo rescaled by a factor in [min_scale, 1]
     init_from: str = ""  # a checkpoint whose matching weights start a new run (e.g. factorized from hyperprior)
+    round_for_synthesis: bool = False  # synthesis trained on rounded latents (straight-through), rate on noise
 
 
 class CropSampler:
@@ -138,7 +139,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
                 group["lr"] = cfg.lr / 10
         x = sampler.batch(cfg.batch)
         quality = torch.tensor([rng.randrange(len(LAMBDAS)) for _ in range(cfg.batch)])
-        out_ = model(x, quality)
+        out_ = model(x, quality, round_for_synthesis=cfg.round_for_synthesis)
         losses = rate_distortion_loss(out_, x, quality)
         optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(losses["loss"]):
