@@ -59,9 +59,28 @@ def codec_inference() -> Iterator[None]:
 
     tune_allocator()
     before = torch.get_num_threads()
+    _caller_threads.append(before)
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
             yield
     finally:
+        _caller_threads.pop()
         torch.set_num_threads(before)
+
+
+_caller_threads: list[int] = []  # the thread count of each enclosing codec_inference's caller
+
+
+@contextmanager
+def caller_threads() -> Iterator[None]:
+    """Inside `codec_inference`: give the enclosed code the thread count the caller had. Only for encoder-side
+    work whose floats no decoder recomputes (an encoder's search), never for anything a decoder must match."""
+    import torch
+
+    during = torch.get_num_threads()
+    torch.set_num_threads(_caller_threads[-1] if _caller_threads else during)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(during)

@@ -46,3 +46,36 @@ def shipped_weights(folder: Path, name: str, missing_hint: str) -> tuple[Path, s
         raise WeightsError(f"no shipped weights {name}; {missing_hint}")
     path = folder / name
     return path, verify(path, entry["sha256"])
+
+
+# Retired weights: when a plugin ships new weights, files compressed with the previous ones must still decode.
+# The previous file is kept beside the new one as `<stem>-<sha256[:12]><suffix>` and listed in WEIGHTS.json with
+# `"retired": true` and the name it replaced; decoders look it up by the sha256 their file's header records.
+
+def retire(folder: Path, name: str) -> str | None:
+    """Keep the currently shipped `folder/name` as a retired, decode-only file; returns its new name (None when
+    nothing was shipped). Call before writing the new weights under `name`."""
+    manifest_path = folder / "WEIGHTS.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    entry = manifest.get(name)
+    if entry is None or not (folder / name).exists():
+        return None
+    verify(folder / name, entry["sha256"])
+    stem, dot, suffix = name.rpartition(".")
+    retired_name = f"{stem}-{entry['sha256'][:12]}{dot}{suffix}"
+    os.replace(folder / name, folder / retired_name)
+    manifest[retired_name] = {**entry, "retired": True, "replaced_by_name": name}
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return retired_name
+
+
+def retired_weights(folder: Path, name: str, sha256_hex: str) -> Path | None:
+    """The retired file that once shipped as `name` with this sha256, verified; None if there is none."""
+    manifest_path = folder / "WEIGHTS.json"
+    if not manifest_path.exists():
+        return None
+    for retired_name, entry in json.loads(manifest_path.read_text()).items():
+        if entry.get("retired") and entry.get("replaced_by_name") == name and entry.get("sha256") == sha256_hex:
+            verify(folder / retired_name, sha256_hex)
+            return folder / retired_name
+    return None

@@ -1,5 +1,9 @@
 """Regenerate samples/golden/: `python tests/make_golden.py` (only after a deliberate bitstream version bump).
 
+Before new weights replace shipped ones, `python tests/make_golden.py retire TAG CODEC [CODEC ...]` keeps those
+codecs' current golden files (qualities 1, 4 and 8) under samples/golden/retired/TAG/: they must still decode
+after the upgrade (the weights they were coded with ship as retired, decode-only files).
+
 `python tests/make_golden.py inr-vc` regenerates only samples/golden/inr/kodim23_crop_64x80.inr-vc.rcz (after new
 `inr-vc` weights or a bitstream change), leaving every other golden file alone; `inr-vc-audio` likewise only
 samples/golden/inr/chirp_stereo_16k.inr-vc.rcz (after new audio weights).
@@ -27,6 +31,7 @@ def golden_presets() -> list[tuple[str, str, str, dict, str]]:
 
 def main() -> None:
     GOLDEN.mkdir(exist_ok=True)
+    old = json.loads((GOLDEN / "MANIFEST.json").read_text()) if (GOLDEN / "MANIFEST.json").exists() else {}
     for old in GOLDEN.glob("*.rcz"):
         old.unlink()
     for old in GOLDEN.glob("*.decoded.png"):
@@ -49,7 +54,26 @@ def main() -> None:
             Image.fromarray(media.data).save(GOLDEN / entry["decoded_png"])
         manifest[name] = entry
         print(f"{name}: {len(data)} bytes")
-    payload = {"cpu_signature": cpu_signature(), "files": manifest}
+    payload = {"cpu_signature": cpu_signature(), "files": manifest, "retired": old.get("retired", {})}
+    (GOLDEN / "MANIFEST.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def retire(tag: str, codecs: list[str]) -> None:
+    """Keep the current golden files of `codecs` (qualities 1, 4, 8) as files that must still decode."""
+    import shutil
+
+    payload = json.loads((GOLDEN / "MANIFEST.json").read_text())
+    folder = GOLDEN / "retired" / tag
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, entry in payload["files"].items():
+        if entry["codec"] in codecs and entry["params"].get("quality") in (1, 4, 8):
+            shutil.copyfile(GOLDEN / name, folder / name)
+            retired = {**entry}
+            if "decoded_png" in entry:
+                shutil.copyfile(GOLDEN / entry["decoded_png"], folder / entry["decoded_png"])
+                retired["decoded_png"] = f"retired/{tag}/{entry['decoded_png']}"
+            payload.setdefault("retired", {})[f"retired/{tag}/{name}"] = retired
+            print(f"kept {name} as retired/{tag}/{name}")
     (GOLDEN / "MANIFEST.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 
@@ -86,5 +110,7 @@ if __name__ == "__main__":
         make_inr_vc()
     elif sys.argv[1:] == ["inr-vc-audio"]:
         make_inr_vc_audio()
+    elif sys.argv[1:2] == ["retire"] and len(sys.argv) > 3:
+        retire(sys.argv[2], sys.argv[3:])
     else:
         main()

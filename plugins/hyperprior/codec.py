@@ -12,7 +12,7 @@ import numpy as np
 from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
-from rcodec.weights import check_file_weights
+from rcodec.weights import check_file_weights, retired_weights
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 QUALITIES = 8
@@ -38,6 +38,15 @@ def _load_model(arch: str, weights: str | None):
         raise WeightsError(f"no shipped weights for {arch!r}; train them with `rcodec train hyperprior` "
                            "or pass --weights PATH")
     return load_exported(WEIGHTS_DIR / f"{arch}.pt", entry["sha256"], arch)
+
+
+@cache
+def _load_retired(arch: str, sha256_hex: str):
+    """Weights this package shipped before, kept so that files compressed with them still decode; or None."""
+    from .prepared import load_exported
+
+    path = retired_weights(WEIGHTS_DIR, f"{arch}.pt", sha256_hex)
+    return None if path is None else load_exported(path, sha256_hex, arch)
 
 
 def _rgb(media: Media) -> tuple[np.ndarray, bool]:
@@ -72,6 +81,16 @@ class _LearnedImageCodec(Codec):
     def model(self, weights: str | None):
         return _load_model(self.arch, weights)
 
+    def decode_model(self, weights: str | None, file_sha256: bytes | None):
+        """The model a file was compressed with: the user's checkpoint, the shipped weights or retired ones."""
+        if weights is None and file_sha256 is not None:
+            shipped = _manifest().get(f"{self.arch}.pt")
+            if shipped is None or shipped["sha256"] != file_sha256.hex():
+                retired = _load_retired(self.arch, file_sha256.hex())
+                if retired is not None:
+                    return retired
+        return self.model(weights)
+
     def _quality(self, model, params: dict[str, Any]) -> int:
         quality = int(params.get("quality") or 1)
         return min(quality, model.qualities) - 1
@@ -97,7 +116,7 @@ class _LearnedImageCodec(Codec):
         return EncodeResult(record, model.sha256, reconstruction)
 
     def decode(self, source, header, options) -> Media:
-        model = self.model(options.get("weights"))
+        model = self.decode_model(options.get("weights"), header.weights_sha256)
         check_file_weights(header.params, header.weights_sha256, options, model.sha256)
         quality = header.params.get("quality")
         if not isinstance(quality, int) or not 1 <= quality <= model.qualities:

@@ -16,6 +16,8 @@ def export_checkpoint(checkpoint: Path, arch: str, command: str) -> dict:
     """Write weights/<arch>.pt from a training checkpoint and record it in weights/WEIGHTS.json."""
     import torch
 
+    from rcodec.weights import retire
+
     from .model import ARCHITECTURES
     from .prepared import export
 
@@ -25,6 +27,7 @@ def export_checkpoint(checkpoint: Path, arch: str, command: str) -> dict:
     net.load_state_dict(state["model"])
     WEIGHTS_DIR.mkdir(exist_ok=True)
     path = WEIGHTS_DIR / f"{arch}.pt"
+    retire(WEIGHTS_DIR, path.name)  # files compressed with the previous weights must still decode
     sha = export(net, arch, path, {"training": {"steps": state["step"], "config": cfg}})
     manifest_path = WEIGHTS_DIR / "WEIGHTS.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

@@ -48,8 +48,9 @@ def base_codec():
 
 
 @cache
-def shipped_predictors(hyperprior_sha256: bytes) -> list | None:
-    """The verified predictors per quality if they were fitted for these hyperprior weights, else None."""
+def predictors_for(hyperprior_sha256: bytes) -> tuple[list, bytes] | None:
+    """(predictors per quality, their 8-byte id) fitted for these hyperprior weights: the shipped file, or a
+    retired one kept for files coded with earlier hyperprior weights; None if there are none."""
     import json
 
     from rcodec.weights import verify
@@ -57,14 +58,24 @@ def shipped_predictors(hyperprior_sha256: bytes) -> list | None:
     from .fitting import load
 
     try:
-        entry = json.loads(MANIFEST.read_text())[PREDICTORS.name]
-    except (OSError, ValueError, KeyError):
+        manifest = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError):
         return None
-    if entry.get("hyperprior_sha256") != hyperprior_sha256.hex():
-        return None
-    verify(PREDICTORS, entry["sha256"])
-    predictors, fitted_for = load(PREDICTORS)
-    return predictors if fitted_for == hyperprior_sha256.hex() else None
+    for name, entry in manifest.items():
+        if entry.get("hyperprior_sha256") != hyperprior_sha256.hex():
+            continue
+        path = WEIGHTS_DIR / name
+        verify(path, entry["sha256"])
+        predictors, fitted_for = load(path)
+        if fitted_for == hyperprior_sha256.hex():
+            return predictors, bytes.fromhex(entry["sha256"])[:8]
+    return None
+
+
+def shipped_predictors(hyperprior_sha256: bytes) -> list | None:
+    """The verified predictors per quality if any were fitted for these hyperprior weights, else None."""
+    found = predictors_for(hyperprior_sha256)
+    return None if found is None else found[0]
 
 
 @cache
@@ -177,7 +188,7 @@ class HyperpriorIscsCodec(Codec):
     def decode(self, source, header, options) -> Media:
         import torch
 
-        model = base_codec().model(options.get("weights"))
+        model = base_codec().decode_model(options.get("weights"), header.weights_sha256)
         check_file_weights(header.params, header.weights_sha256, options, model.sha256)
         quality = header.params.get("quality")
         if not isinstance(quality, int) or not 1 <= quality <= model.qualities:
@@ -191,14 +202,15 @@ class HyperpriorIscsCodec(Codec):
         slices = aux_slices(core)
         predictor = None
         if header.params.get("conditional"):
-            predictors = shipped_predictors(model.sha256)
-            if predictors is None:
+            fitted = predictors_for(model.sha256)
+            if fitted is None:
                 raise WeightsError("this file needs the ISCS predictors fitted for these hyperprior weights")
+            predictors, installed_id = fitted
             written_with = header.params.get("predictors")
-            if written_with != predictors_id():
+            if written_with != installed_id:
                 found = written_with.hex() if isinstance(written_with, bytes) else "none"
                 raise WeightsError(f"this file was coded with other ISCS predictors (id {found}) than the installed "
-                                   f"ones ({predictors_id().hex()}); decode it with the rcodec version that wrote it")
+                                   f"ones ({installed_id.hex()}); decode it with the rcodec version that wrote it")
             predictor = predictors[quality - 1]
             if not np.array_equal(predictor.core, core):
                 raise FormatError("the file's Core channels differ from the predictors' (other predictors?)")

@@ -90,7 +90,7 @@ def register_train(train_group) -> None:
 
         import rcodec
         from rcodec.torch_runtime import codec_inference
-        from rcodec.weights import sha256_file
+        from rcodec.weights import retire, sha256_file
 
         from . import fitting
         from .codec import MANIFEST, PREDICTORS
@@ -110,10 +110,15 @@ def register_train(train_group) -> None:
         command = "rcodec train iscs " + " ".join(sys.argv[3:])
         path = out or PREDICTORS
         path.parent.mkdir(parents=True, exist_ok=True)
+        if out is None:
+            retire(MANIFEST.parent, PREDICTORS.name)  # files coded with the previous predictors must still decode
         fitting.export(predictors, model.sha256, path, {"core_share": core_share, "command": command})
         if out is None:
-            MANIFEST.write_text(json.dumps({path.name: {
+            manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+            manifest = {path.name: {
                 "sha256": sha256_file(path), "bytes": path.stat().st_size, "command": command.strip(),
-                "hyperprior_sha256": model.sha256.hex(), "images": len(crops), "fit": stats}}, indent=2) + "\n")
+                "hyperprior_sha256": model.sha256.hex(), "images": len(crops), "fit": stats},
+                **{k: v for k, v in manifest.items() if k != path.name}}
+            MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
         click.echo(f"wrote {path}")
 
