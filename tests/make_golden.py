@@ -31,7 +31,7 @@ def golden_presets() -> list[tuple[str, str, str, dict, str]]:
 
 def main() -> None:
     GOLDEN.mkdir(exist_ok=True)
-    old = json.loads((GOLDEN / "MANIFEST.json").read_text()) if (GOLDEN / "MANIFEST.json").exists() else {}
+    previous = json.loads((GOLDEN / "MANIFEST.json").read_text()) if (GOLDEN / "MANIFEST.json").exists() else {}
     for old in GOLDEN.glob("*.rcz"):
         old.unlink()
     for old in GOLDEN.glob("*.decoded.png"):
@@ -54,7 +54,7 @@ def main() -> None:
             Image.fromarray(media.data).save(GOLDEN / entry["decoded_png"])
         manifest[name] = entry
         print(f"{name}: {len(data)} bytes")
-    payload = {"cpu_signature": cpu_signature(), "files": manifest, "retired": old.get("retired", {})}
+    payload = {"cpu_signature": cpu_signature(), "files": manifest, "retired": previous.get("retired", {})}
     (GOLDEN / "MANIFEST.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 

@@ -62,14 +62,15 @@ def test_decode_is_identical_across_threads_and_processes(crops, tmp_path):
 
 def test_conditioning_saves_bits_at_equal_quality():
     # Kodak kodim23 is never used to fit the predictors. With the shipped weights the checkerboard and channel
-    # conditioning save 5% of the bytes at quality 2 and 2% at quality 6 here; a broken predictor costs bytes.
+    # conditioning save 2.6% of the bytes at quality 2 and 0.8% at quality 6 here against the same slices coded
+    # without conditioning (`core_share` set); a broken predictor costs bytes.
     image = np.ascontiguousarray(np.asarray(Image.open(KODAK[22]))[64:448, 128:640])
-    for q, most in ((2, 0.97), (6, 0.995)):
-        plain = rcodec.encode(image, codec="hyperprior", quality=q)
+    for q, most in ((2, 0.985), (6, 0.996)):
+        unconditioned = rcodec.encode(image, codec=CODEC, quality=q, core_share=0.5)
         sliced = rcodec.encode(image, codec=CODEC, quality=q)
-        assert read(sliced).header.params["conditional"]
-        assert len(sliced) < most * len(plain)
-        assert abs(_psnr(rcodec.decode(sliced), image) - _psnr(rcodec.decode(plain), image)) < 0.1
+        assert read(sliced).header.params["conditional"] and not read(unconditioned).header.params["conditional"]
+        assert len(sliced) < most * len(unconditioned)
+        assert abs(_psnr(rcodec.decode(sliced), image) - _psnr(rcodec.decode(unconditioned), image)) < 0.1
 
 
 def test_core_only_preview(crops, tmp_path):
