@@ -107,8 +107,8 @@ class _LearnedImageCodec(Codec):
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         with codec_inference():
-            y = model.gain(model.g_a(x), q)
-            y_hat = self._code_latents(model, y, q, sink, self._refined_z(model, x, y, q, params))
+            y, z = self._refine(model, x, model.gain(model.g_a(x), q), q, params)
+            y_hat = self._code_latents(model, y, q, sink, z)
             reconstruction = self._synthesise(model, y_hat, q, height, width, gray)
         record = {"quality": q + 1, "gray": gray}
         if params.get("weights"):
@@ -131,9 +131,9 @@ class _LearnedImageCodec(Codec):
             y_hat = self._decode_latents(model, source, quality - 1, padded)
             return self._synthesise(model, y_hat, quality - 1, height, width, len(shape) == 2)
 
-    def _refined_z(self, model, x, y, q: int, params: dict[str, Any]):
-        """Codecs with encoder-side refinement optimise y in place and return their z; None: z from y."""
-        return None
+    def _refine(self, model, x, y, q: int, params: dict[str, Any]):
+        """(y, z) to code: codecs with encoder-side refinement optimise them for this image; z None: from y."""
+        return y, None
 
     def _synthesise(self, model, y_hat, q: int, height: int, width: int, gray: bool) -> Media:
         import torch
@@ -185,10 +185,10 @@ class HyperpriorCodec(_LearnedImageCodec):
         z = model.h_a(torch.abs(y) if model.h_a_abs else y)
         return z * model.z_gain[q].view(1, -1, 1, 1) if model.z_gain is not None else z
 
-    def _refined_z(self, model, x, y, q, params):
+    def _refine(self, model, x, y, q, params):
         iterations = int(params.get("refine") or 0)
         if iterations == 0:
-            return None
+            return y, None
         if not 0 < iterations <= 10_000:
             raise UnsupportedError(f"refine must be 0..10000 iterations, got {iterations}")
         if model.density_net is None:
@@ -197,10 +197,8 @@ class HyperpriorCodec(_LearnedImageCodec):
         from .model import LAMBDAS
         from .refine import RefineSettings, refine_latents
 
-        refined_y, z = refine_latents(model, model.density_net, x, y, self._hyper_analysis(model, y, q), q,
-                                      LAMBDAS[q], RefineSettings(iterations))
-        y.copy_(refined_y)
-        return z
+        return refine_latents(model, model.density_net, x, y, self._hyper_analysis(model, y, q), q, LAMBDAS[q],
+                              RefineSettings(iterations))
 
     def _code_latents(self, model, y, q, sink, z=None):
         import torch

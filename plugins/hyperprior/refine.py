@@ -32,7 +32,7 @@ class RefineSettings:
     iterations: int
     lr: float = 0.03
     # z moves 10x slower than y: at the same step size it drifts to values whose real (hard-rounded) rate is far
-    # above its relaxed estimate. 0: z stays the analysis' (rounded) and its entropy parameters are computed once.
+    # above its relaxed estimate.
     z_lr: float = 0.003
     tau_start: float = 0.5  # SGA temperature at the first iteration
     tau_end: float = 0.02  # ... and at the last
@@ -82,23 +82,17 @@ def refine_latents(model, net, x: Tensor, y: Tensor, z: Tensor, quality: int, la
     generator = torch.Generator().manual_seed(seed)
     pixels = x.shape[2] * x.shape[3]
     y = y.detach().clone().requires_grad_(True)
-    z = z.detach().clone().requires_grad_(settings.z_lr > 0)
-    groups = [{"params": [y], "lr": settings.lr}] + ([{"params": [z], "lr": settings.z_lr}] if settings.z_lr else [])
-    optimizer = torch.optim.Adam(groups)
+    z = z.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([{"params": [y], "lr": settings.lr}, {"params": [z], "lr": settings.z_lr}])
     in_gain = model.z_inverse_gain_fixed[quality]
     n = max(settings.iterations - 1, 1)
     with torch.enable_grad(), caller_threads():  # encoder-only floats: any thread count will do
-        if not settings.z_lr:
-            z = torch.round(z.clamp(-Z_LIMIT, Z_LIMIT))
-            scales, means = _float_hyper_synthesis(model.hyper, z, in_gain).chunk(2, 1)
-            bits_z = torch.zeros(())  # constant: no gradient to follow
         for i in range(settings.iterations):
             tau = settings.tau_start * (settings.tau_end / settings.tau_start) ** (i / n)
-            if settings.z_lr:
-                z_tilde = _sga_round(z.clamp(-Z_LIMIT, Z_LIMIT), tau, generator)
-                scales, means = _float_hyper_synthesis(model.hyper, z_tilde, in_gain).chunk(2, 1)
-                z_rows = z_tilde[0].reshape(z_tilde.shape[1], 1, -1)  # the bottleneck's (C, 1, N) layout
-                bits_z = -torch.log2(net.entropy_bottleneck._likelihood(z_rows)[0].clamp_min(1e-9)).sum()
+            z_tilde = _sga_round(z.clamp(-Z_LIMIT, Z_LIMIT), tau, generator)
+            scales, means = _float_hyper_synthesis(model.hyper, z_tilde, in_gain).chunk(2, 1)
+            z_rows = z_tilde[0].reshape(z_tilde.shape[1], 1, -1)  # the bottleneck's (C, 1, N) layout
+            bits_z = -torch.log2(net.entropy_bottleneck._likelihood(z_rows)[0].clamp_min(1e-9)).sum()
             centred = _sga_round(y - means, tau, generator)
             bits_y = _gaussian_bits(centred, scales).sum()
             x_hat = model.g_s_coding(model.inverse_gain(centred + means, quality))
