@@ -1,8 +1,9 @@
 """Regenerate samples/golden/: `python tests/make_golden.py` (only after a deliberate bitstream version bump).
 
 Before new weights replace shipped ones, `python tests/make_golden.py retire TAG CODEC [CODEC ...]` keeps those
-codecs' current golden files (qualities 1, 4 and 8) under samples/golden/retired/TAG/: they must still decode
-after the upgrade (the weights they were coded with ship as retired, decode-only files).
+codecs' current golden files (qualities 1, 4 and 8 of a codec with more than three) under
+samples/golden/retired/TAG/: they must still decode after the upgrade (the weights they were coded with ship as
+retired, decode-only files).
 
 `python tests/make_golden.py inr-vc` regenerates only samples/golden/inr/kodim23_crop_64x80.inr-vc.rcz (after new
 `inr-vc` weights or a bitstream change), leaving every other golden file alone; `inr-vc-audio` likewise only
@@ -59,14 +60,19 @@ def main() -> None:
 
 
 def retire(tag: str, codecs: list[str]) -> None:
-    """Keep the current golden files of `codecs` (qualities 1, 4, 8) as files that must still decode."""
+    """Keep the current golden files of `codecs` as files that must still decode: all of a codec's qualities when
+    it has at most three golden files, else qualities 1, 4 and 8."""
     import shutil
 
     payload = json.loads((GOLDEN / "MANIFEST.json").read_text())
     folder = GOLDEN / "retired" / tag
     folder.mkdir(parents=True, exist_ok=True)
+    kept = {}
+    for codec in codecs:
+        qualities = {e["params"].get("quality") for e in payload["files"].values() if e["codec"] == codec}
+        kept[codec] = qualities if len(qualities) <= 3 else qualities & {1, 4, 8}
     for name, entry in payload["files"].items():
-        if entry["codec"] in codecs and entry["params"].get("quality") in (1, 4, 8):
+        if entry["codec"] in codecs and entry["params"].get("quality") in kept[entry["codec"]]:
             shutil.copyfile(GOLDEN / name, folder / name)
             retired = {**entry}
             if "decoded_png" in entry:

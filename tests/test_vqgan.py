@@ -162,3 +162,15 @@ def test_shipped_context_prior_and_restorers():
     neighbours = rcodec.decode(data, lost_fraction=0.3, lost_seed=2, restorer="neighbours")
     assert not np.array_equal(context, neighbours)
     assert np.array_equal(context, rcodec.decode(data, lost_fraction=0.3, lost_seed=2))
+
+
+def test_ms_ssim_terms_multiply_to_the_bench_ms_ssim():
+    from rcodec.bench.image import ms_ssim
+    from rcodec.plugins.vqgan.evaluate import MS_SSIM_WEIGHTS, ms_ssim_terms
+
+    a = _image(176, 200, seed=1)
+    b = np.clip(a.astype(int) + np.random.default_rng(2).integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+    terms = np.array(ms_ssim_terms(a, b))
+    assert np.all(terms < 1) and terms[0] < terms[-1]  # noise hurts the finest scale most
+    # MS-SSIM averages the colour channels last; the channel-averaged terms multiply to nearly the same value
+    assert np.prod(terms ** np.array(MS_SSIM_WEIGHTS)) == pytest.approx(ms_ssim(a, b), abs=1e-3)

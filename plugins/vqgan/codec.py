@@ -14,7 +14,7 @@ import numpy as np
 from rcodec import Codec, EncodeResult, MediaError, Option
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
-from rcodec.weights import check_file_weights, shipped_weights
+from rcodec.weights import check_file_weights, retired_weights, shipped_weights
 
 from .export import LADDER, TILE, WEIGHTS_DIR, WEIGHTS_NAME
 
@@ -29,40 +29,66 @@ class Prepared:
     freqs: dict[int, np.ndarray]  # K -> int64 frequencies summing to 2**16
     sha256: bytes
     context: dict[int, Any] = field(default_factory=dict)  # K -> IntegerContext (shipped weights only)
+    # K -> the codewords the decoder is given for each index, tuned for the decoded pixels (`decoder_tuning.py`);
+    # the indices are still chosen with `books`. Absent: the decoder gets `books` itself.
+    decode_books: dict[int, Any] = field(default_factory=dict)
     tile: int = TILE  # grid positions per tile side (see model.encode_tiled)
+
+    def decode_book(self, k: int):
+        return self.decode_books.get(k, self.books[k])
 
 
 @cache
-def _load(weights: str | None) -> Prepared:
+def _load(weights: str | None, retired_sha256: str | None = None) -> Prepared:
     import torch
 
-    prep = _load_weights(weights)
+    prep = _load_weights(weights, retired_sha256)
     # channels-last convolutions are about a quarter faster on a CPU; encoder and decoder both use them, so the
     # output hash the encoder records is what decoders compute
     prep.model.to(memory_format=torch.channels_last)
     return prep
 
 
-def _load_weights(weights: str | None) -> Prepared:
-    import torch
-
-    from .model import VqganConfig, load_state
-
+def _load_weights(weights: str | None, retired_sha256: str | None = None) -> Prepared:
+    """A user's taming checkpoint, the shipped weights, or retired shipped weights with this sha256."""
     if weights is not None:
         from .taming import load_taming_checkpoint
 
         return load_taming_checkpoint(Path(weights))
-    path, sha = shipped_weights(WEIGHTS_DIR, WEIGHTS_NAME,
-                                "train them with `rcodec train vqgan` or pass --weights PATH")
+    if retired_sha256 is not None:
+        path = retired_weights(WEIGHTS_DIR, WEIGHTS_NAME, retired_sha256)
+        if path is None:
+            raise MediaError(f"no retired {WEIGHTS_NAME} with sha256 {retired_sha256[:16]}...")
+        return load_prepared(path, retired_sha256)
+    return load_prepared(*shipped_weights(WEIGHTS_DIR, WEIGHTS_NAME,
+                                          "train them with `rcodec train vqgan` or pass --weights PATH"))
+
+
+def load_prepared(path: Path, sha256_hex: str) -> Prepared:
+    """Model, ladder, priors and context models of an exported weights file (already verified)."""
+    import torch
+
+    from .context import IntegerContext
+    from .model import VqganConfig, load_state
+
     payload = torch.load(path, map_location="cpu", weights_only=True)
     cfg = VqganConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
     model = load_state({k: v.float() for k, v in payload["state_dict"].items()}, cfg)
     books = {int(k): v.float() for k, v in payload["codebooks"].items()}
     freqs = {int(k): v.numpy().astype(np.int64) for k, v in payload["freqs"].items()}
-    from .context import IntegerContext
-
     context = {int(k): IntegerContext.from_state(v) for k, v in payload.get("context", {}).items()}
-    return Prepared(model, books, freqs, bytes.fromhex(sha), context)
+    decode_books = {int(k): v.float() for k, v in payload.get("decode_books", {}).items()}
+    return Prepared(model, books, freqs, bytes.fromhex(sha256_hex), context, decode_books)
+
+
+def _decode_model(weights: str | None, file_sha256: bytes | None) -> Prepared:
+    """The weights a file was compressed with: the user's checkpoint, the shipped weights, or retired ones (a file
+    written before the shipped weights were last replaced)."""
+    prep = _load(weights)
+    if weights is None and file_sha256 is not None and file_sha256 != prep.sha256 \
+            and retired_weights(WEIGHTS_DIR, WEIGHTS_NAME, file_sha256.hex()) is not None:
+        return _load(None, file_sha256.hex())
+    return prep
 
 
 def _tables(prep: Prepared, k: int, prior: str):
@@ -191,7 +217,7 @@ class VqganCodec(Codec):
     def decode(self, source, header, options) -> Media:
         import torch
 
-        prep = _load(options.get("weights"))
+        prep = _decode_model(options.get("weights"), header.weights_sha256)
         check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         k, prior = header.params.get("codebook"), header.params.get("prior")
         if k not in prep.books or prior not in PRIORS or (prior == "context" and k not in prep.context):
@@ -230,9 +256,9 @@ class VqganCodec(Codec):
         if mask is not None and k in prep.context and not neighbours:
             from .context import restore_lost
 
-            zq = restore_lost(prep.context[k], idx.numpy(), mask, prep.books[k])
+            zq = restore_lost(prep.context[k], idx.numpy(), mask, prep.decode_book(k))
         else:
-            zq = prep.model.quantize.lookup(idx[None], prep.books[k])
+            zq = prep.model.quantize.lookup(idx[None], prep.decode_book(k))
             if mask is not None:
                 zq = restore(zq, mask)
         zq = zq.contiguous(memory_format=torch.channels_last)

@@ -65,3 +65,37 @@ def register_train(group) -> None:
         entry = train_priors(Path(data), steps, crops_per_image, crop, command, threads=threads,
                              log=lambda line: click.echo(line, err=True))
         click.echo(f"wrote weights/vqgan.pt sha256 {entry['sha256'][:16]}...")
+
+    @group.command(name="vqgan-decoder")
+    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
+                  help="Folder of training photos (never the evaluation set).")
+    @click.option("--out", type=click.Path(file_okay=False), default="plugins/vqgan/training_state/vqgan-decoder",
+                  show_default=True, help="Run folder (state.pt); an existing run resumes.")
+    @click.option("--steps", type=int, default=20_000, show_default=True, help="Total steps (resume continues).")
+    @click.option("--batch", type=int, default=2, show_default=True)
+    @click.option("--crop", type=int, default=256, show_default=True,
+                  help="Crop side in pixels: a multiple of 16 above 160.")
+    @click.option("--lr", type=float, default=1e-4, show_default=True)
+    @click.option("--ms-ssim-weight", type=float, default=0.84, show_default=True,
+                  help="Weight of (1 - MS-SSIM); the rest of the loss is L1.")
+    @click.option("--max-seconds", type=float, default=0.0, show_default=True,
+                  help="Stop (and save) after this much wall time (0: no limit).")
+    @click.option("--threads", type=int, default=1, show_default=True)
+    @click.option("--export/--no-export", default=False,
+                  help="After tuning, write the decoder into weights/vqgan.pt (the previous file is kept for "
+                       "decoding older files).")
+    def train_vqgan_decoder(data, out, steps, batch, crop, lr, ms_ssim_weight, max_seconds, threads, export) -> None:
+        """Fine-tune the shipped decoder for MS-SSIM with the encoder, codebooks and priors frozen: bitstreams are
+        unchanged, the pixels they decode to improve."""
+        from .decoder_tuning import export_tuned_decoder, tune_decoder
+
+        try:
+            run = tune_decoder(data, out, steps, batch=batch, crop=crop, lr=lr, ms_ssim_weight=ms_ssim_weight,
+                               threads=threads, max_seconds=max_seconds,
+                               log=lambda line: click.echo(line, err=True)).parent
+            if export:
+                command = "rcodec train vqgan-decoder " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+                entry = export_tuned_decoder(run, command)
+                click.echo(f"wrote weights/vqgan.pt sha256 {entry['sha256'][:16]}...")
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc

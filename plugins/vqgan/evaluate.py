@@ -88,32 +88,94 @@ def evaluate(dataset: Path, limit: int = 24, fractions=(0.0, 0.1, 0.2, 0.3)) -> 
                              "decode_s": round(float(np.mean(times)), 3)}
         out["lost"][fraction] = row
     out["lowest_baselines"] = lowest_baselines(images)
+    out["ms_ssim_terms"] = {"weights": MS_SSIM_WEIGHTS, "vqgan_top": mean_terms(
+        [(img, rcodec.decode(data)) for img, data in zip(images, encoded)]), "webp_lowest": mean_terms(
+        [(img, _pillow(img, *LOWEST["webp"])[1]) for img in images])}
+    out["thumbnail_16"] = thumbnail_bound(images, 16)
     return out
+
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim_terms(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """The five factors of MS-SSIM (11-pixel Gaussian window, sigma 1.5): contrast-structure at scales 1-4 and the
+    full SSIM at scale 5 (1/16 resolution), averaged over the colour channels; MS-SSIM is (within ~1e-3: it averages
+    the channels last) their product with `MS_SSIM_WEIGHTS` as exponents. They show at which scale a reconstruction
+    loses."""
+    import torch
+    import torch.nn.functional as F
+
+    coords = torch.arange(11, dtype=torch.float64) - 5
+    g = torch.exp(-coords ** 2 / (2 * 1.5 ** 2))
+    g = (g / g.sum()).repeat(3, 1, 1, 1)
+
+    def blur(t):
+        return F.conv2d(F.conv2d(t, g.view(3, 1, 1, 11), groups=3), g.view(3, 1, 11, 1), groups=3)
+
+    x = torch.from_numpy(np.array(a, np.float64)).permute(2, 0, 1)[None]
+    y = torch.from_numpy(np.array(b, np.float64)).permute(2, 0, 1)[None]
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    terms = []
+    for scale in range(5):
+        mx, my = blur(x), blur(y)
+        vx, vy, cov = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+        cs = (2 * cov + c2) / (vx + vy + c2)
+        terms.append(float((cs if scale < 4 else cs * (2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1)).mean()))
+        x = F.avg_pool2d(x, 2, padding=[d % 2 for d in x.shape[2:]])
+        y = F.avg_pool2d(y, 2, padding=[d % 2 for d in y.shape[2:]])
+    return terms
+
+
+def mean_terms(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    return [round(float(v), 4) for v in np.mean([ms_ssim_terms(a, b) for a, b in pairs], axis=0)]
+
+
+def thumbnail_bound(images: list[np.ndarray], factor: int) -> dict:
+    """PSNR / MS-SSIM of the image shrunk by `factor` (box filter) and enlarged again (bicubic): 24 raw bits per
+    grid cell of an f`factor` tokenizer, what the cells' colours alone give back."""
+    from PIL import Image
+
+    from rcodec.bench.image import ms_ssim, psnr
+
+    ps, ms = [], []
+    for img in images:
+        pil = Image.fromarray(img)
+        small = pil.resize((max(1, pil.width // factor), max(1, pil.height // factor)), Image.BOX)
+        back = np.asarray(small.resize(pil.size, Image.BICUBIC))
+        ps.append(psnr(img, back))
+        ms.append(ms_ssim(img, back))
+    return {"bits_per_cell": 24, "psnr": round(float(np.mean(ps)), 3), "ms_ssim": round(float(np.mean(ms)), 4)}
 
 
 LOWEST = {"jpeg": ("JPEG", {"quality": 1}), "webp": ("WEBP", {"quality": 0, "method": 6}),
           "avif": ("AVIF", {"quality": 0, "speed": 6})}
 
 
-def lowest_baselines(images: list[np.ndarray]) -> dict:
-    """Mean bpp, PSNR and MS-SSIM of each Pillow format at its lowest quality setting."""
+def _pillow(img: np.ndarray, fmt: str, kwargs: dict) -> tuple[int, np.ndarray]:
+    """(bytes, decoded pixels) of one Pillow round trip."""
     import io
 
     from PIL import Image
 
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt, **kwargs)
+    return buf.tell(), np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def lowest_baselines(images: list[np.ndarray]) -> dict:
+    """Mean bpp, PSNR and MS-SSIM of each Pillow format at its lowest quality setting."""
     from rcodec.bench.image import ms_ssim, psnr
 
     out = {}
     for name, (fmt, kwargs) in LOWEST.items():
         bpp, ps, ms = [], [], []
         for img in images:
-            buf = io.BytesIO()
             try:
-                Image.fromarray(img).save(buf, format=fmt, **kwargs)
+                size, dec = _pillow(img, fmt, kwargs)
             except (KeyError, OSError, ValueError):  # a Pillow built without this format
                 break
-            dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-            bpp.append(8 * buf.tell() / (img.shape[0] * img.shape[1]))
+            bpp.append(8 * size / (img.shape[0] * img.shape[1]))
             ps.append(psnr(img, dec))
             ms.append(ms_ssim(img, dec))
         if bpp:
