@@ -174,3 +174,29 @@ def test_ms_ssim_terms_multiply_to_the_bench_ms_ssim():
     assert np.all(terms < 1) and terms[0] < terms[-1]  # noise hurts the finest scale most
     # MS-SSIM averages the colour channels last; the channel-averaged terms multiply to nearly the same value
     assert np.prod(terms ** np.array(MS_SSIM_WEIGHTS)) == pytest.approx(ms_ssim(a, b), abs=1e-3)
+
+
+def test_scale_tokenizes_a_resized_image_and_gives_back_the_original_size():
+    image = _image(40, 56, seed=3)
+    plain = rcodec.encode(image, codec="vqgan", quality=2)
+    scaled = rcodec.encode(image, codec="vqgan", quality=2, scale=1.5)
+    assert rcodec.info(scaled)["params"]["scale"] == 1.5 and "scale" not in rcodec.info(plain)["params"]
+    assert len(scaled) > len(plain)  # 4x4 grid instead of 3x4
+    out = rcodec.decode(scaled)
+    assert out.shape == image.shape and np.array_equal(out, rcodec.decode(scaled))
+    gray = rcodec.decode(rcodec.encode(image[:, :, 0], codec="vqgan", quality=1, scale=0.5))
+    assert gray.shape == image.shape[:2]
+    for bad in (0.1, 5.0, float("nan")):
+        with pytest.raises(rcodec.MediaError, match="scale"):
+            rcodec.encode(image, codec="vqgan", scale=bad)
+
+
+@pytest.mark.parametrize("scale", [100.0, "x"])
+def test_a_header_with_a_bad_scale_is_refused(scale):
+    from rcodec import container
+
+    data = rcodec.encode(_image(40, 56), codec="vqgan", quality=1, scale=1.5)
+    parsed = container.read(data)
+    parsed.header.params["scale"] = scale
+    with pytest.raises(rcodec.MediaError, match="scale"):
+        rcodec.decode(container.write(parsed))
