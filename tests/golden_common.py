@@ -19,6 +19,8 @@ PRESETS: list[tuple[str, str, str, dict, list[str] | None]] = [
       for codec in ("alit", "karl")],
     *[(f"kodim23_crop.vqgan.q{q}.{{coder}}.rcz", "kodim23_crop.png", "vqgan", {"quality": q}, ["rans"])
       for q in (1, 3, 5)],
+    ("kodim23_crop.vqgan.q3.scale1.5.{coder}.rcz", "kodim23_crop.png", "vqgan", {"quality": 3, "scale": 1.5},
+     ["rans"]),
     ("mnist_test_0.pc-mnist.{coder}.rcz", "mnist_test_0.png", "pc-mnist", {}, ["rans", "range"]),
     ("mnist_test_0-3.pc-mnist.{coder}.rcz", "mnist_test_0-3.png", "pc-mnist", {}, ["rans"]),
 ]
