@@ -200,3 +200,19 @@ def test_a_header_with_a_bad_scale_is_refused(scale):
     parsed.header.params["scale"] = scale
     with pytest.raises(rcodec.MediaError, match="scale"):
         rcodec.decode(container.write(parsed))
+
+
+def test_a_training_state_is_evaluated_at_its_top_rung(tmp_path):
+    from PIL import Image
+
+    from rcodec.plugins.vqgan.evaluate import evaluate_state
+    from rcodec.plugins.vqgan.training import train
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(_image(176, 192, seed=i)).save(photos / f"p{i}.png")
+    state = train(str(photos), str(tmp_path / "run"), 1, batch=1, crop=64, log=lambda _: None)
+    result = evaluate_state(photos, 2, state)
+    assert result["step"] == 1 and result["images"] == 2
+    assert 0 < result["psnr"] < 60 and 0 < result["ms_ssim"] <= 1

@@ -42,8 +42,8 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
     if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
         return float("nan")
-    ta = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].double()
-    tb = torch.from_numpy(np.ascontiguousarray(b)).permute(2, 0, 1)[None].double()
+    ta = torch.from_numpy(np.array(a, np.float64)).permute(2, 0, 1)[None]  # a copy: decoded arrays may be read-only
+    tb = torch.from_numpy(np.array(b, np.float64)).permute(2, 0, 1)[None]
     return float(_ms_ssim(ta, tb, data_range=255.0))
 
 

@@ -1,7 +1,10 @@
 """Measurements the image bench does not make: bits per index of each prior, quality versus lost indices, and
 JPEG / WebP / AVIF at their lowest settings (the bench's baseline ladders stop at quality 5).
 
-`python -m rcodec.plugins.vqgan.evaluate DATASET [LIMIT]` prints one JSON object."""
+`python -m rcodec.plugins.vqgan.evaluate DATASET [LIMIT]` prints one JSON object.
+`python -m rcodec.plugins.vqgan.evaluate DATASET LIMIT --state STATE.pt` instead measures a training state of
+`rcodec train vqgan` (not exported: its own codebook, no ladder) at the top rung: mean PSNR and MS-SSIM with the
+codec's tiled encoder and decoder, to compare checkpoints before an export."""
 
 from __future__ import annotations
 
@@ -184,5 +187,46 @@ def lowest_baselines(images: list[np.ndarray]) -> dict:
     return out
 
 
+def evaluate_state(dataset: Path, limit: int, state_path: Path) -> dict:
+    """Top-rung PSNR / MS-SSIM of a training state's float model (its trained codebook, no entropy coding)."""
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from rcodec.bench.image import ms_ssim, psnr
+
+    from .codec import _grid
+    from .export import TILE
+    from .model import VqganConfig, VQModel, decode_tiled, encode_tiled
+
+    torch.set_num_threads(1)
+    state = torch.load(state_path, map_location="cpu", weights_only=False)
+    cfg = VqganConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
+    model = VQModel(cfg)
+    model.load_state_dict(state["model"])
+    model.eval()
+    f = cfg.factor
+    ps, ms = [], []
+    for path in sorted(p for p in dataset.iterdir() if p.suffix.lower() == ".png")[:limit]:
+        img = np.asarray(Image.open(path).convert("RGB"))
+        grid = _grid(img.shape[0], img.shape[1], f)
+        x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255.0
+        x = F.pad(x, (0, grid[1] * f - img.shape[1], 0, grid[0] * f - img.shape[0]), mode="replicate")
+        with torch.no_grad():
+            zq = model.quantize.lookup(model.quantize.indices(encode_tiled(model, x, TILE)))
+            x_hat = decode_tiled(model, zq, TILE)[0, :, :img.shape[0], :img.shape[1]]
+        dec = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        ps.append(psnr(img, dec))
+        ms.append(ms_ssim(img, dec))
+    return {"state": str(state_path), "step": state["step"], "images": len(ps), "codebook": cfg.n_embed,
+            "psnr": round(float(np.mean(ps)), 3), "ms_ssim": round(float(np.mean(ms)), 4),
+            "command": "python -m " + " ".join(["rcodec.plugins.vqgan.evaluate"] + sys.argv[1:])}
+
+
 if __name__ == "__main__":
-    print(json.dumps(evaluate(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 24), indent=1))
+    dataset, limit = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 24
+    if "--state" in sys.argv:
+        result = evaluate_state(dataset, limit, Path(sys.argv[sys.argv.index("--state") + 1]))
+    else:
+        result = evaluate(dataset, limit)
+    print(json.dumps(result, indent=1))
