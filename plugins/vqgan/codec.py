@@ -73,7 +73,7 @@ def load_prepared(path: Path, sha256_hex: str) -> Prepared:
     from .model import VqganConfig, load_state
 
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = VqganConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
+    cfg = VqganConfig.from_dict(payload["config"])
     model = load_state({k: v.float() for k, v in payload["state_dict"].items()}, cfg)
     books = {int(k): v.float() for k, v in payload["codebooks"].items()}
     freqs = {int(k): v.numpy().astype(np.int64) for k, v in payload["freqs"].items()}

@@ -25,20 +25,10 @@ from rcodec.photos import load_photos
 from rcodec.torch_runtime import tune_allocator
 
 from .export import TILE, WEIGHTS_DIR, WEIGHTS_NAME
-from .training import _compact_optimizer_state
+from .training import _batch, _compact_optimizer_state
 
 TUNED_PREFIXES = ("decoder.", "post_quant_conv.")  # what a step updates; everything before the indices is frozen
 BOOK_LR_SCALE = 10.0  # decoding codewords (std ~0.5) move too slowly at the decoder's learning rate
-
-
-def _crops(images: list[np.ndarray], rng: np.random.Generator, batch: int, crop: int) -> np.ndarray:
-    out = np.empty((batch, crop, crop, 3), np.uint8)
-    for b in range(batch):
-        img = images[rng.integers(len(images))]
-        y, x = rng.integers(img.shape[0] - crop + 1), rng.integers(img.shape[1] - crop + 1)
-        patch = img[y:y + crop, x:x + crop]
-        out[b] = patch[:, ::-1] if rng.integers(2) else patch
-    return out
 
 
 def tune_decoder(data: str, out: str, steps: int, batch: int = 2, crop: int = 256, lr: float = 1e-4,
@@ -98,7 +88,7 @@ def tune_decoder(data: str, out: str, steps: int, batch: int = 2, crop: int = 25
     start = last = time.time()
     window = {"loss": 0.0, "psnr": 0.0, "ms_ssim": 0.0, "n": 0, "t": start}
     while step < steps:
-        x = torch.from_numpy(_crops(images, rng, batch, crop)).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.from_numpy(_batch(images, rng, batch, crop)).permute(0, 3, 1, 2).float() / 255.0
         k = rungs[int(rng.integers(len(rungs)))]
         with torch.no_grad():
             idx = torch.cat([model.quantize.indices(encode_tiled(model, x[i:i + 1], TILE), prep.books[k])

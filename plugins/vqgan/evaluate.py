@@ -196,15 +196,12 @@ def evaluate_state(dataset: Path, limit: int, state_path: Path) -> dict:
     from rcodec.bench.image import ms_ssim, psnr
 
     from .codec import _grid
-    from .export import TILE
-    from .model import VqganConfig, VQModel, decode_tiled, encode_tiled
+    from .export import TILE, load_training_state
+    from .model import decode_tiled, encode_tiled
 
     torch.set_num_threads(1)
-    state = torch.load(state_path, map_location="cpu", weights_only=False)
-    cfg = VqganConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
-    model = VQModel(cfg)
-    model.load_state_dict(state["model"])
-    model.eval()
+    model, state = load_training_state(state_path)
+    cfg = model.cfg
     f = cfg.factor
     ps, ms = [], []
     for path in sorted(p for p in dataset.iterdir() if p.suffix.lower() == ".png")[:limit]:

@@ -36,18 +36,26 @@ def training_latents(model, data: Path, crops_per_image: int = 2, crop: int = 25
     return torch.cat(out)
 
 
+def load_training_state(checkpoint: Path):
+    """(float model in eval mode, the whole state dict) of a `rcodec train vqgan` state file."""
+    import torch
+
+    from .model import VqganConfig, VQModel
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = VQModel(VqganConfig.from_dict(state["config"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
 def export(checkpoint: Path, data: Path, command: str, out_dir: Path = WEIGHTS_DIR) -> dict:
     import torch
 
     from .ladder import build_ladder
-    from .model import VqganConfig, VQModel
 
     torch.set_num_threads(1)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    cfg = VqganConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
-    model = VQModel(cfg)
-    model.load_state_dict(state["model"])
-    model.eval()
+    model, state = load_training_state(checkpoint)
+    cfg = model.cfg
     latents = training_latents(model, data)
     books, freqs = build_ladder(model.quantize.embedding.weight.detach(), latents)
     out_dir.mkdir(parents=True, exist_ok=True)

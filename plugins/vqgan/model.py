@@ -33,6 +33,11 @@ class VqganConfig:
         d.pop("extra")
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> VqganConfig:
+        """The inverse of `to_dict` (JSON and torch.save give tuples back as lists)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
 
 def _act(x: torch.Tensor) -> torch.Tensor:
     """SiLU; in place when no gradient is recorded (it always follows a norm's fresh output), which saves a

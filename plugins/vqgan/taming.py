@@ -33,7 +33,7 @@ def load_taming_checkpoint(path: Path):
     cfg = None
     if side.is_file():
         given = json.loads(side.read_text())
-        cfg = VqganConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+        cfg = VqganConfig.from_dict(given)
     try:
         model = load_state({k: v.float() for k, v in state.items() if torch.is_tensor(v)}, cfg or infer_config(state))
     except (RuntimeError, KeyError, ValueError) as exc:
