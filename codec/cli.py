@@ -38,13 +38,14 @@ def _read_input(name: str) -> tuple[bytes, Path | None]:
 
 
 def _deliver(data: bytes, target: Path | None, source: Path | None, remove_source: bool, to_terminal_ok: bool) -> None:
-    """Write the result atomically (or to stdout when target is None); remove the source only after that."""
-    from .fileio import write_atomic, write_stdout
+    """Write the result atomically (or to stdout when target is None), with the source's permission bits; remove
+    the source only after that."""
+    from .fileio import source_mode, write_atomic, write_stdout
 
     if target is None:
         write_stdout(data, to_terminal_ok)
         return
-    write_atomic(target, data)
+    write_atomic(target, data, source_mode(source))
     if remove_source and source is not None:
         source.unlink()
 
@@ -56,7 +57,8 @@ def _run_each(inputs: tuple[str, ...], action) -> None:
         try:
             action(name)
         except RcodecError as exc:
-            _fail(str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
+            message = str(exc)
+            _fail(message if message.startswith(f"{name}: ") else f"{name}: {message}")
             failed = True
     if failed:
         sys.exit(1)
@@ -103,15 +105,18 @@ def cli() -> None:
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output; allow binary output to a terminal.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output; keep the input.")
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the input after successful compression.")
+@click.option("-k", "--keep", is_flag=True, help="Keep the input (the default; accepted as gzip and zstd do).")
 def compress(inputs, output, codec_id, quality, params, target_psnr, coder, weights, force, to_stdout,
-             remove_source) -> None:
+             remove_source, keep) -> None:
     """Compress image or audio files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
     from . import media as media_mod
     from .fileio import check_output
-    from .pipeline import encode_media
+    from .pipeline import encode_prepared, prepare
 
     if output and len(inputs) > 1:
         raise click.UsageError("-o takes a single input")
+    if keep and remove_source:
+        raise click.UsageError("--keep and --rm contradict each other")
     codec_params = _parse_params(params)
     if quality is not None:
         codec_params["quality"] = quality
@@ -128,9 +133,17 @@ def compress(inputs, output, codec_id, quality, params, target_psnr, coder, weig
                 raise RcodecError(f"{name}: already has the {SUFFIX} suffix")
             check_output(target, source, force)
         media = media_mod.load_bytes(data, name)
-        _deliver(encode_media(media, codec_id, coder, **codec_params), target, source, remove_source, force)
+        media, codec_obj, coder_obj, resolved = prepare(media, codec_id, coder, name, **codec_params)
+        _deliver(encode_prepared(media, codec_obj, coder_obj, resolved), target, source, remove_source, force)
 
     _run_each(inputs, one)
+
+
+def _same_format(a: str, b: str) -> bool:
+    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+
+    table = IMAGE_SUFFIXES | AUDIO_SUFFIXES
+    return table.get(a.lower()) == table.get(b.lower())
 
 
 def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Path | None:
@@ -155,14 +168,19 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
               help="Progressive codecs (hyperprior-iscs): decode only the Core channel group, a preview from a "
                    "fraction of the bytes. Codecs without a core layer refuse it.")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Decode option; repeatable.")
-def decompress(inputs, output, force, to_stdout, remove_source, weights, core_only, params) -> None:
-    """Decompress .rcz files, restoring the original format (x.png.rcz -> x.png)."""
+@click.option("-k", "--keep", is_flag=True, help="Keep the input (the default; accepted as gzip and zstd do).")
+def decompress(inputs, output, force, to_stdout, remove_source, weights, core_only, params, keep) -> None:
+    """Decompress .rcz files, restoring the original format where that is exact (x.png.rcz -> x.png; a JPEG's
+    pixels come back as x.png, an animation as APNG)."""
+    from . import container
     from .fileio import check_output
-    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, default_suffix, to_file_bytes
-    from .pipeline import decode_bytes
+    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, default_suffix, to_file
+    from .pipeline import decode_container
 
     if output and len(inputs) > 1:
         raise click.UsageError("-o takes a single input")
+    if keep and remove_source:
+        raise click.UsageError("--keep and --rm contradict each other")
     options = _parse_params(params) | ({"weights": weights} if weights else {})
     if core_only:
         if remove_source:
@@ -177,13 +195,29 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, core_on
     def one(name: str) -> None:
         data, source = _read_input(name)
         target = _output_path(name, output, to_stdout, default_name)
-        media, _ = decode_bytes(data, **options)
-        if target is not None and target.suffix.lower() not in IMAGE_SUFFIXES | AUDIO_SUFFIXES:
-            if output is None:
-                target = target.with_name(target.name + default_suffix(media.original_format, media.kind))
+        parsed = container.read(data)  # cheap: checksums and lengths, no decoding
+        h = parsed.header
+        suffix = None
         if target is not None:
+            if output is None:
+                # The original format where it can hold the output exactly (x.jpg.rcz -> x.png).
+                best = default_suffix(h.original_format, h.media, h.layout)
+                known = target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES
+                if not known:
+                    target = target.with_name(target.name + best)
+                elif target.suffix.lower() != best and not _same_format(target.suffix, best):
+                    target = target.with_suffix(best)
             check_output(target, source, force)
-        file_bytes = to_file_bytes(media, target.suffix if target is not None else None)
+            if output is not None and target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES:
+                suffix = target.suffix  # asked for by name; any other name gets the default format
+        media, _ = decode_container(parsed, **options)
+        file_bytes, written, exact = to_file(media, suffix)
+        if target is not None and output is None and not _same_format(written, target.suffix):
+            target = target.with_suffix(written)  # the original format turned out not to hold it exactly
+            check_output(target, source, force)
+        if not exact:
+            click.echo(f"rcodec: warning: {target or 'output'}: {suffix} does not hold the decoded "
+                       f"{media.kind} exactly", err=True)
         _deliver(file_bytes, target, source, remove_source, True)
 
     _run_each(inputs, one)

@@ -26,6 +26,33 @@ class Option:
     choices: tuple | None = None
 
 
+@dataclass(frozen=True)
+class HeaderParam:
+    """A parameter a codec records in the header: its exact type (bool is not int) and the values it may take.
+
+    Codecs declare theirs in `Codec.header_params`; decode refuses unknown names, other types and values out of
+    range before the codec runs, so a forged header cannot reach the decoder with a value it never wrote."""
+
+    type: type
+    low: int | float | None = None  # inclusive bounds for int and float; byte length bounds for str and bytes
+    high: int | float | None = None
+    choices: tuple | None = None
+    required: bool = False
+
+    def check(self, name: str, value: Any) -> str | None:
+        """None if `value` is acceptable, else the reason it is not."""
+        if type(value) is not self.type:
+            return f"{name} must be {self.type.__name__}, not {type(value).__name__}"
+        if self.choices is not None and value not in self.choices:
+            return f"{name}={value!r} is not one of {list(self.choices)}"
+        measure = len(value) if isinstance(value, (str, bytes)) else value
+        if isinstance(measure, float) and measure != measure:
+            return f"{name} is NaN"
+        if (self.low is not None and measure < self.low) or (self.high is not None and measure > self.high):
+            return f"{name}={value!r} is outside [{self.low}, {self.high}]"
+        return None
+
+
 @dataclass
 class EncodeResult:
     """What a codec's encode returns besides the symbols it wrote."""
@@ -39,6 +66,9 @@ class Codec:
     """Base class of every codec. Subclasses set the class attributes and implement encode/decode.
 
     `decode_options` names the keywords `rcodec.decode(data, **options)` accepts for this codec.
+    `header_params` declares every parameter the codec records in the header (`HeaderParam`); when declared, any
+    other name is refused. `image_dtypes`: the image sample types the codec codes exactly (lossless codecs; others
+    receive 8-bit images).
 
     `encode` writes every symbol through `sink.write(values, tables, indexes)` (values are int32; tables are
     `rcodec.entropy.CdfTables`); `decode` issues the same sequence of `source.read(tables, indexes)` calls. Tables
@@ -53,6 +83,8 @@ class Codec:
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, Option]] = {}
     decode_options: ClassVar[dict[str, Option]] = {}
+    header_params: ClassVar[dict[str, HeaderParam] | None] = None
+    image_dtypes: ClassVar[tuple[str, ...]] = ("uint8",)
 
     def supports_version(self, version: int) -> bool:
         return version == self.version
@@ -77,6 +109,18 @@ class Codec:
                     raise UnsupportedError(f"{self.id}: {name} must be one of {list(opt.choices)}, got {value!r}")
             out[name] = value
         return out
+
+    def check_header_params(self, params: dict[str, ParamValue]) -> None:
+        """Refuse header parameters the codec does not declare, of the wrong type or out of range."""
+        declared = self.header_params
+        if declared is None:
+            return
+        problems = [f"unknown parameter {name!r}" for name in sorted(set(params) - set(declared))]
+        problems += [f"missing parameter {name!r}" for name, p in declared.items() if p.required and name not in params]
+        problems += [reason for name, value in sorted(params.items()) if name in declared
+                     for reason in [declared[name].check(name, value)] if reason]
+        if problems:
+            raise FormatError(f"invalid {self.id} header: {'; '.join(problems)}")
 
     def partial(self, options: dict[str, Any]) -> bool:
         """True when these decode options ask for a partial decode (e.g. a progressive codec's preview): not every

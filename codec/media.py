@@ -1,25 +1,27 @@
 """The media kinds codecs consume and produce, and how they are read from and written to files.
 
-- image: numpy uint8 (H, W) grayscale, (H, W, 3) RGB or (H, W, 4) RGBA. Files go through Pillow.
-- audio: `Audio(samples float32 (frames, channels), sample_rate)`. Files go through soundfile.
+- image: numpy uint8 or uint16 (H, W), (H, W, 3) or (H, W, 4), plus a layout (mode, palette, frames) that says
+  what kind of image file the array stands for (`imagefile`).
+- audio: `Audio(samples float32 (frames, channels), sample_rate)` (`audiofile`).
+
+Files are recognised by their content, never by a name. What a file holds comes back exactly, or the load is
+refused with the reason before any coding starts.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import audiofile, imagefile, limits
+from .audiofile import AUDIO_SUFFIXES
 from .errors import MediaError
+from .imagefile import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
-                  ".tiff": "TIFF", ".ppm": "PPM", ".pgm": "PPM", ".gif": "GIF"}
-AUDIO_SUFFIXES = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF", ".mp3": "MP3"}
-FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "PPM": ".ppm",
-                 "GIF": ".gif", "WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg", "AIFF": ".aiff", "MP3": ".mp3"}
-MAX_PIXELS = 1 << 28  # refuse absurd images before allocating them
+FORMAT_SUFFIX = {**imagefile.FORMAT_SUFFIX, **audiofile.FORMAT_SUFFIX}
+IMAGE_DTYPES = ("uint8", "uint16")
 
 
 @dataclass
@@ -35,9 +37,10 @@ class Audio:
             samples = samples[:, None]
         if samples.ndim != 2 or samples.shape[1] < 1:
             raise MediaError(f"audio samples must have shape (frames, channels), got {samples.shape}")
+        limits.check_count(samples.shape[1], limits.MAX_AUDIO_CHANNELS, "audio channel count")
         if not np.all(np.isfinite(samples)):
             raise MediaError("audio samples contain NaN or infinity")
-        if not 1 <= int(self.sample_rate) <= 10_000_000:
+        if not 1 <= int(self.sample_rate) <= limits.MAX_SAMPLE_RATE:
             raise MediaError(f"invalid sample rate {self.sample_rate}")
         self.samples, self.sample_rate = np.ascontiguousarray(samples), int(self.sample_rate)
 
@@ -56,13 +59,17 @@ class Audio:
 
 @dataclass
 class Media:
-    """What a codec sees: `kind` is "image" or "audio"; `data` is the uint8 array or the Audio."""
+    """What a codec sees: `kind` is "image" or "audio"; `data` is the image array (its coding view) or the Audio.
+
+    `layout` (images): how the array maps back to the original kind of image (`imagefile`); stored in the header.
+    """
 
     kind: str
     data: np.ndarray | Audio
-    original_format: str = ""  # e.g. "PNG", "WAV:PCM_16": what decompress writes back by default
+    original_format: str = ""  # e.g. "PNG", "WAV:PCM_16": what decompress writes back when that is exact
     original_size: int = 0  # bytes of the source file, when there was one
     extra: dict = field(default_factory=dict)
+    layout: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -79,46 +86,33 @@ class Media:
     def canonical_bytes(self) -> bytes:
         """The bytes the output hash is computed over."""
         array = self.data.samples if isinstance(self.data, Audio) else self.data
-        return np.ascontiguousarray(array).tobytes()
+        return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()  # same on every machine
 
 
 def image_array(array: np.ndarray) -> np.ndarray:
-    """Validate an image array: uint8, (H, W), (H, W, 3) or (H, W, 4)."""
+    """Validate an image array: uint8 or uint16, (H, W), (H, W, 3) or (H, W, 4)."""
     array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise MediaError(f"image arrays must be uint8, got {array.dtype}")
+    if str(array.dtype) not in IMAGE_DTYPES:
+        raise MediaError(f"image arrays must be uint8 or uint16, got {array.dtype}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
         raise MediaError(f"image arrays must have shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise MediaError(f"empty image of shape {array.shape}")
-    return np.ascontiguousarray(array)
-
-
-def _from_pil(img) -> np.ndarray:
-    from PIL import Image
-
-    if img.width * img.height > MAX_PIXELS:
-        raise MediaError(f"image of {img.width}x{img.height} pixels is too large")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        raise MediaError(f"{img.mode} images (more than 8 bits per sample) are not supported")
-    if img.mode not in ("L", "RGB", "RGBA"):
-        has_alpha = "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info)
-        img = img.convert("RGBA" if has_alpha else "RGB")
-    assert isinstance(img, Image.Image)
-    return image_array(np.asarray(img))
-
-
-def _sniff_audio(data: bytes) -> bool:
-    return data[:4] in (b"RIFF", b"fLaC", b"OggS", b"FORM", b"RF64") or data[:3] == b"ID3"
+    if array.shape[0] * array.shape[1] > limits.MAX_IMAGE_PIXELS * limits.MAX_FRAMES:
+        raise MediaError(f"image of shape {array.shape} is too large")
+    array = np.ascontiguousarray(array)
+    return array
 
 
 def load_bytes(data: bytes, name: str = "input") -> Media:
-    """Decode an image or audio file held in memory; the format is sniffed from the content."""
-    if _sniff_audio(data):
-        return _load_audio(io.BytesIO(data), name, len(data))
-    return _load_image(io.BytesIO(data), name, len(data))
+    """Decode an image or audio file held in memory; the format is recognised from the content."""
+    if audiofile.sniff(data):
+        samples, rate, fmt = audiofile.load(data, name)
+        return Media("audio", Audio(samples, rate), fmt, len(data))
+    array, layout, fmt = imagefile.load(data, name)
+    return Media("image", array, fmt, len(data), layout=layout)
 
 
 def load_path(path: str | os.PathLike) -> Media:
@@ -127,34 +121,8 @@ def load_path(path: str | os.PathLike) -> Media:
     return load_bytes(read_file(path, MediaError), str(path))
 
 
-def _load_image(fh, name: str, size: int) -> Media:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(fh) as img:
-            fmt = img.format or "PNG"
-            img.load()
-            array = _from_pil(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise MediaError(f"{name}: not a readable image or audio file ({exc})") from None
-    return Media("image", array, fmt, size)
-
-
-def _load_audio(fh, name: str, size: int) -> Media:
-    import soundfile
-
-    try:
-        info = soundfile.info(fh)
-        fh.seek(0)
-        samples, rate = soundfile.read(fh, dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
-        raise MediaError(f"{name}: not a readable audio file ({exc})") from None
-    fmt = f"{info.format}:{info.subtype}"
-    return Media("audio", Audio(samples, rate), fmt, size)
-
-
 def from_object(x: object) -> Media:
-    """Media from anything `rcodec.encode` accepts: path, bytes, PIL image, uint8 array, Audio."""
+    """Media from anything `rcodec.encode` accepts: path, bytes, PIL image, uint8/uint16 array, Audio."""
     if isinstance(x, Audio):
         return Media("audio", x)
     if isinstance(x, Media):
@@ -164,43 +132,74 @@ def from_object(x: object) -> Media:
     if isinstance(x, (bytes, bytearray, memoryview)):
         return load_bytes(bytes(x))
     if isinstance(x, np.ndarray):
-        return Media("image", image_array(x))
+        array = image_array(x)
+        return Media("image", array, layout=imagefile.layout_of_array(array))
     if type(x).__module__.startswith("PIL."):
-        return Media("image", _from_pil(x), getattr(x, "format", None) or "")
+        array, layout = imagefile.from_pil(x)
+        return Media("image", array, getattr(x, "format", None) or "", layout=layout)
     raise MediaError(f"cannot encode an object of type {type(x).__name__}: pass a path, bytes, a PIL image, "
-                     "a uint8 array or rcodec.Audio")
+                     "a uint8 or uint16 array or rcodec.Audio")
 
 
-def default_suffix(original_format: str, kind: str) -> str:
+def for_codec(media: Media, lossless: bool, image_dtypes: tuple[str, ...], codec_id: str, name: str = "input"
+              ) -> Media:
+    """The media a codec may take, or a refusal before any work: a lossless codec gets the exact array (refused if
+    it cannot code its sample type); a lossy one gets an 8-bit L/RGB/RGBA view."""
+    if media.kind == "image":
+        if lossless:
+            if media.dtype not in image_dtypes:
+                bits = 8 * np.dtype(media.dtype).itemsize
+                raise MediaError(f"{name}: {bits}-bit image; codec {codec_id!r} codes "
+                                 f"{' and '.join(image_dtypes)} samples only and would not restore it exactly")
+            return media
+        array = imagefile.plain(media.data, media.layout, name)
+        if array is media.data and not media.layout:
+            return media
+        fmt = media.original_format if media.original_format in ("PNG", "JPEG", "WEBP", "BMP", "TIFF") else "PNG"
+        return Media("image", image_array(array), fmt, media.original_size)
+    if lossless and audiofile.is_lossy(media.original_format):
+        fmt = media.original_format.replace(":", " ")
+        raise MediaError(f"{name}: {fmt} is a lossy format: its decoded samples do not lie on a PCM grid, so "
+                         f"codec {codec_id!r} cannot restore them exactly (decode it to WAV or FLAC first, or "
+                         "choose a lossy codec)")
+    return media
+
+
+def default_suffix(original_format: str, kind: str, layout: dict | None = None) -> str:
+    """The suffix decompress gives an output by default: the original format's when it can be exact."""
     base = original_format.split(":")[0].upper()
-    return FORMAT_SUFFIX.get(base, ".png" if kind == "image" else ".wav")
+    if kind == "audio":
+        return audiofile.FORMAT_SUFFIX.get(base, ".wav") if not audiofile.is_lossy(original_format) else ".wav"
+    layout = layout or {}
+    if "frames" in layout or base in imagefile.LOSSY_SOURCE_FORMATS or base not in imagefile.FORMAT_SUFFIX:
+        return ".tif" if layout.get("mode") == "CMYK" else ".png"
+    if layout.get("mode", "").endswith(";16") and layout.get("mode") != "I;16" and base != "PNG":
+        return ".png"
+    return imagefile.FORMAT_SUFFIX[base]
+
+
+def to_file(media: Media, suffix: str | None = None) -> tuple[bytes, str, bool]:
+    """(file bytes, suffix, exact): by `suffix`, else the original format where it holds the media exactly, else
+    an exact one (PNG, TIFF; WAV). `exact` is False only for a format asked for by `suffix` that approximates."""
+    if media.kind == "image":
+        fmt = None
+        if suffix is not None:
+            fmt = IMAGE_SUFFIXES.get(suffix.lower())
+            if fmt is None:
+                raise MediaError(f"cannot write images as {suffix!r}; use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+        data, fmt, exact = imagefile.write(media.data, media.layout, media.original_format.split(":")[0], fmt)
+        return data, suffix or imagefile.FORMAT_SUFFIX[fmt], exact
+    audio = media.data
+    assert isinstance(audio, Audio)
+    fmt = None
+    if suffix is not None:
+        fmt = AUDIO_SUFFIXES.get(suffix.lower())
+        if fmt is None:
+            raise MediaError(f"cannot write audio as {suffix!r}; use one of .wav, .flac, .ogg, .aiff")
+    data, fmt = audiofile.write(audio.samples, audio.sample_rate, media.original_format, fmt)
+    return data, suffix or audiofile.FORMAT_SUFFIX[fmt], fmt not in ("OGG", "MP3")
 
 
 def to_file_bytes(media: Media, suffix: str | None = None) -> bytes:
-    """Serialize decoded media to a file format: by `suffix`, else the recorded original format."""
-    suffix = (suffix or default_suffix(media.original_format, media.kind)).lower()
-    buf = io.BytesIO()
-    if media.kind == "image":
-        from PIL import Image
-
-        fmt = IMAGE_SUFFIXES.get(suffix)
-        if fmt is None:
-            raise MediaError(f"cannot write images as {suffix!r}; use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
-        array = media.data
-        img = Image.fromarray(array)
-        if fmt == "JPEG" and img.mode == "RGBA":
-            img = img.convert("RGB")
-        img.save(buf, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
-        return buf.getvalue()
-    import soundfile
-
-    fmt = AUDIO_SUFFIXES.get(suffix)
-    if fmt is None or fmt == "MP3" and not hasattr(soundfile, "_formats"):
-        raise MediaError(f"cannot write audio as {suffix!r}; use one of .wav, .flac, .ogg, .aiff")
-    recorded_fmt, _, subtype = media.original_format.partition(":")
-    if recorded_fmt != fmt or not subtype or not soundfile.check_format(fmt, subtype):
-        subtype = soundfile.default_subtype(fmt)
-    audio = media.data
-    assert isinstance(audio, Audio)
-    soundfile.write(buf, audio.samples, audio.sample_rate, format=fmt, subtype=subtype)
-    return buf.getvalue()
+    """Serialize decoded media to a file format: by `suffix`, else the original format where exact."""
+    return to_file(media, suffix)[0]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import container
+from . import container, limits
 from .codec import SymbolSink, SymbolSource
 from .container import Container, Header
-from .errors import ChecksumError, MediaError, RcodecError, UnsupportedError
-from .media import Audio, Media, from_object
+from .errors import ChecksumError, FormatError, MediaError, RcodecError, UnsupportedError
+from .media import Audio, Media, for_codec, from_object
 from .registry import get_registry
 
 DEFAULT_CODEC = "lossless"
@@ -24,7 +24,10 @@ class DecodeReport:
     lossless: bool
 
 
-def encode_media(media: Media, codec: str | None = None, coder: str | None = None, **params: Any) -> bytes:
+def prepare(media: Media, codec: str | None = None, coder: str | None = None, name: str = "input",
+            **params: Any) -> tuple[Media, Any, Any, dict[str, Any]]:
+    """Everything that can refuse an encode, before any coding work: (media as the codec takes it, codec, coder,
+    resolved parameters)."""
     registry = get_registry()
     codec_obj = registry.codec(codec or DEFAULT_CODEC)
     if media.kind not in codec_obj.media:
@@ -32,6 +35,16 @@ def encode_media(media: Media, codec: str | None = None, coder: str | None = Non
         raise MediaError(f"codec {codec_obj.id!r} does not handle {media.kind} (it handles {handled})")
     coder_obj = registry.coder(coder)
     resolved = codec_obj.resolve_params(params)
+    media = for_codec(media, codec_obj.lossless, codec_obj.image_dtypes, codec_obj.id, name)
+    return media, codec_obj, coder_obj, resolved
+
+
+def encode_media(media: Media, codec: str | None = None, coder: str | None = None, **params: Any) -> bytes:
+    media, codec_obj, coder_obj, resolved = prepare(media, codec, coder, **params)
+    return encode_prepared(media, codec_obj, coder_obj, resolved)
+
+
+def encode_prepared(media: Media, codec_obj: Any, coder_obj: Any, resolved: dict[str, Any]) -> bytes:
     sink = SymbolSink(coder_obj)
     result = codec_obj.encode(media, resolved, sink)
     streams, symbols_hash = sink.finish()
@@ -41,14 +54,45 @@ def encode_media(media: Media, codec: str | None = None, coder: str | None = Non
         media=media.kind, shape=media.shape, dtype=media.dtype, sample_rate=media.sample_rate,
         original_format=media.original_format, original_size=media.original_size,
         weights_sha256=result.weights_sha256 or b"\0" * 32, params=result.params,
+        layout=media.layout if media.kind == "image" else {},
     )
+    codec_obj.check_header_params(result.params)  # a codec must write only what its decoder accepts
     output_hash = container.digest(reconstruction.canonical_bytes()) if reconstruction is not None else None
     return container.write(Container(header, streams, symbols_hash, output_hash))
+
+
+def check_header(h: Header) -> None:
+    """Refuse header facts no encoder writes, before any codec runs (the codec checks its own parameters)."""
+    from . import imagefile
+
+    shape = h.shape
+    if any(d < 1 for d in shape):
+        raise FormatError(f"invalid {h.media} shape {shape}")
+    if h.media == "image":
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (3, 4)) or h.dtype not in ("uint8",
+                                                                                                       "uint16"):
+            raise FormatError(f"invalid image header: shape {shape}, dtype {h.dtype}")
+        if shape[0] * shape[1] > limits.MAX_IMAGE_PIXELS * limits.MAX_FRAMES:
+            raise FormatError(f"an image of shape {shape} is larger than rcodec allows")
+        if h.layout:
+            imagefile.check_layout(shape, h.dtype, h.layout)
+        elif h.dtype != "uint8":
+            raise FormatError(f"a {h.dtype} image without its layout")
+    else:
+        if len(shape) != 2 or h.dtype != "float32":
+            raise FormatError(f"invalid audio header: shape {shape}, dtype {h.dtype}")
+        limits.check_count(shape[1], limits.MAX_AUDIO_CHANNELS, "audio channel count", FormatError)
+        limits.check_count(shape[0] * shape[1], limits.MAX_AUDIO_SAMPLES, "audio samples", FormatError)
+        if not 1 <= h.sample_rate <= limits.MAX_SAMPLE_RATE:
+            raise FormatError(f"invalid sample rate {h.sample_rate}")
+        if h.layout:
+            raise FormatError("audio has no layout")
 
 
 def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]:
     registry = get_registry()
     h = c.header
+    check_header(h)
     codec_obj = registry.codec(h.codec)
     if not codec_obj.supports_version(h.codec_version):
         raise UnsupportedError(f"the file was written by codec {h.codec!r} version {h.codec_version}; "
@@ -57,24 +101,30 @@ def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]
     if h.coder_version != coder_obj.version:
         raise UnsupportedError(f"the file was written by entropy coder {h.coder!r} version {h.coder_version}; "
                                f"this rcodec has version {coder_obj.version}")
+    codec_obj.check_header_params(h.params)
     resolved = codec_obj.resolve_params(options, decoding=True)
     source = SymbolSource(coder_obj, c.streams)
     try:
         media = codec_obj.decode(source, h, resolved)
     except RcodecError:
         raise
-    except (ValueError, IndexError, OverflowError, MemoryError) as exc:
+    except MemoryError:
+        raise RcodecError(f"decoding this {h.media} of shape {h.shape} needs more memory than is available") from None
+    except (ValueError, IndexError, OverflowError) as exc:
         # Damaged data that slipped past the checksums (or a hostile file) must not surface as a crash.
         raise ChecksumError(f"the compressed data does not decode ({type(exc).__name__}: {exc})") from None
     partial = codec_obj.partial(resolved)
-    if not partial and source.symbols_hash() != c.symbols_hash:
-        raise ChecksumError("entropy-decoded symbols differ from the encoder's (damaged file or decoder mismatch)")
-    if media.kind != h.media or media.shape != h.shape:
+    if not partial and c.expected_symbols(source.symbols_hash()) != c.symbols_hash:
+        raise ChecksumError("entropy-decoded symbols differ from the encoder's (damaged file or header, or decoder "
+                            "mismatch)")
+    if media.kind != h.media or media.shape != h.shape or media.dtype != h.dtype:
         raise ChecksumError(f"decoded {media.kind} of shape {media.shape}, the header says {h.media} {h.shape}")
     media.original_format, media.original_size = h.original_format, h.original_size
+    if h.media == "image":
+        media.layout = dict(h.layout)
     matches = None
     if c.output_hash is not None and not partial:
-        matches = container.digest(media.canonical_bytes()) == c.output_hash
+        matches = c.expected_output(container.digest(media.canonical_bytes())) == c.output_hash
         if not matches and codec_obj.lossless:
             raise ChecksumError("decoded output differs from the original (checksum mismatch)")
     return media, DecodeReport(c.output_hash is not None, matches, codec_obj.lossless)
@@ -98,7 +148,9 @@ def encode(x: Any, codec: str | None = None, **params: Any) -> bytes:
 
 
 def decode(data: bytes, **options: Any) -> Any:
-    """Decompress .rcz bytes: a uint8 numpy array for images, `rcodec.Audio` for audio.
+    """Decompress .rcz bytes: a uint8 or uint16 numpy array for images (palette images give their indices, LA
+    images L, L, L, A and animations their frames stacked vertically: `rcodec.media.Media.layout` says which),
+    `rcodec.Audio` for audio.
 
     `options` are the codec's decode options, e.g. `weights=PATH` for a file made with a user checkpoint.
     """
@@ -119,11 +171,14 @@ def info(data: bytes) -> dict[str, Any]:
     for key, value in out["params"].items():
         if isinstance(value, bytes):
             out["params"][key] = value.hex()
+    if h.layout:
+        out["layout"] = {k: v.hex() if isinstance(v, bytes) else v for k, v in h.layout.items()}
+    pixels = h.shape[0] * h.shape[1] if len(h.shape) >= 2 else 0
     if h.media == "image":
-        out["bpp"] = 8 * len(data) / (h.shape[0] * h.shape[1]) if h.shape[0] * h.shape[1] else None
+        out["bpp"] = 8 * len(data) / pixels if pixels else None
     else:
         out["sample_rate"] = h.sample_rate
-        seconds = h.shape[0] / h.sample_rate if h.sample_rate else 0
+        seconds = h.shape[0] / h.sample_rate if h.sample_rate and h.shape else 0
         out["duration_s"] = seconds
         out["kbps"] = 8 * len(data) / seconds / 1000 if seconds else None
     return out

@@ -25,6 +25,9 @@ class LosslessCodec(Codec):
             image.encode_image(media.data, sink)
             return EncodeResult()
         samples = media.data.samples
+        if np.any(np.signbit(samples) & (samples == 0)):
+            raise MediaError("lossless audio needs PCM samples; these float samples include negative zeros, which "
+                             "PCM cannot hold")
         ints, bits = audio.to_integers(samples)
         stereo = audio.choose_stereo(ints)
         if stereo:
