@@ -14,7 +14,7 @@ import io
 import numpy as np
 
 from . import limits
-from .errors import MediaError
+from .errors import MediaError, reason
 
 AUDIO_SUFFIXES = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF", ".mp3": "MP3"}
 FORMAT_SUFFIX = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg", "AIFF": ".aiff", "MP3": ".mp3"}
@@ -44,7 +44,7 @@ def load(data: bytes, name: str) -> tuple[np.ndarray, int, str]:
     try:
         info = soundfile.info(io.BytesIO(data))
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
-        raise MediaError(f"{name}: not a readable audio file ({exc})") from None
+        raise MediaError(f"{name}: not a readable audio file ({reason(exc)})") from None
     fmt = f"{info.format}:{info.subtype}"
     limits.check_count(info.channels, limits.MAX_AUDIO_CHANNELS, f"{name}: channel count")
     if not 1 <= info.samplerate <= limits.MAX_SAMPLE_RATE:
@@ -55,7 +55,7 @@ def load(data: bytes, name: str) -> tuple[np.ndarray, int, str]:
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float64" if wide else "float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
-        raise MediaError(f"{name}: not a readable audio file ({exc})") from None
+        raise MediaError(f"{name}: not a readable audio file ({reason(exc)})") from None
     if wide:
         narrow = samples.astype(np.float32)
         if not np.array_equal(narrow.astype(np.float64), samples):
@@ -87,5 +87,5 @@ def write(samples: np.ndarray, sample_rate: int, original_format: str, fmt: str 
     try:
         soundfile.write(buf, samples, sample_rate, format=fmt, subtype=subtype)
     except (RuntimeError, soundfile.LibsndfileError, ValueError, TypeError) as exc:
-        raise MediaError(f"cannot write audio as {fmt} ({exc})") from None
+        raise MediaError(f"cannot write audio as {fmt} ({reason(exc)})") from None
     return buf.getvalue(), fmt

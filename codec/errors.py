@@ -27,3 +27,12 @@ class MediaError(RcodecError):
 
 class OutputError(RcodecError):
     """The output cannot be written: it exists (use -f), is the input itself, or is a terminal."""
+
+
+def reason(exc: BaseException) -> str:
+    """A library exception's message for a user: without Python object reprs such as `<_io.BytesIO object at 0x..>`."""
+    import re
+
+    text = re.sub(r"\s*<[^<>]*? (object )?at 0x[0-9a-fA-F]+>", "", str(exc)).strip()
+    text = re.sub(r"\s+:", ":", text)
+    return text or type(exc).__name__

@@ -24,7 +24,7 @@ import struct
 import numpy as np
 
 from . import limits
-from .errors import MediaError
+from .errors import MediaError, reason
 
 IMAGE_SUFFIXES = {".png": "PNG", ".apng": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM", ".pgm": "PPM", ".gif": "GIF"}
@@ -79,7 +79,7 @@ def load(data: bytes, name: str) -> tuple[np.ndarray, dict, str]:
                 array, layout = from_pil(img, name, fmt)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error,
             Image.DecompressionBombError) as exc:
-        raise MediaError(f"{name}: not a readable image or audio file ({exc})") from None
+        raise MediaError(f"{name}: not a readable image or audio file ({reason(exc)})") from None
     return array, layout, fmt
 
 
@@ -166,7 +166,7 @@ def _load_png16(data: bytes, name: str) -> tuple[np.ndarray, dict]:
         planes = info["planes"]
         array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
     except png.Error as exc:
-        raise MediaError(f"{name}: not a readable PNG file ({exc})") from None
+        raise MediaError(f"{name}: not a readable PNG file ({reason(exc)})") from None
     mode = _16BIT_MODES[planes]
     if planes == 1:
         return np.ascontiguousarray(array[..., 0]), {"mode": mode}
@@ -264,7 +264,7 @@ def encode_file(array: np.ndarray, layout: dict, fmt: str) -> bytes:
     try:
         img.save(buf, format=fmt, **options)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MediaError(f"cannot write this {mode} image as {fmt} ({exc})") from None
+        raise MediaError(f"cannot write this {mode} image as {fmt} ({reason(exc)})") from None
     return buf.getvalue()
 
 

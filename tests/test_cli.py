@@ -247,3 +247,56 @@ def test_bench_audio_adds_constant_bitrate_baselines(tmp_path):
         pytest.skip("this libsndfile has no MP3 constant-bitrate mode")
     assert constant[0]["target_kbps"] == 32 and abs(constant[0]["kbps"] - 32) < 8
     assert np.isfinite(constant[0]["snr"])
+
+
+def test_keep_is_accepted_and_outputs_take_the_source_mode(png):
+    png.chmod(0o640)
+    assert run("compress", "-k", str(png)).exit_code == 0
+    rcz = png.with_name("pic.png.rcz")
+    assert rcz.stat().st_mode & 0o777 == 0o640
+    assert run("decompress", "--keep", "-f", str(rcz)).exit_code == 0
+    assert png.stat().st_mode & 0o777 == 0o640
+
+
+def test_existing_output_is_named_once_and_refused_before_decoding(png, monkeypatch):
+    assert run("compress", str(png)).exit_code == 0
+    rcz = png.with_name("pic.png.rcz")
+    import rcodec.pipeline
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded before checking the output")
+
+    monkeypatch.setattr(rcodec.pipeline, "decode_container", no_decoding)
+    result = run("decompress", str(rcz))
+    assert result.exit_code == 1
+    assert result.output.count("pic.png.rcz") == 1 and result.output.count("already exists") == 1
+
+
+def test_errors_show_no_python_reprs(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt nonsense")
+    result = run("compress", str(bad))
+    assert result.exit_code == 1 and "bad.wav" in result.output
+    assert " at 0x" not in result.output and "<_io" not in result.output
+
+
+def test_jpeg_decompresses_to_a_png_of_its_pixels(tmp_path, small_image):
+    jpg = tmp_path / "photo.jpg"
+    Image.fromarray(small_image).save(jpg, quality=80)
+    pixels = np.asarray(Image.open(jpg))
+    assert run("compress", "--rm", str(jpg)).exit_code == 0
+    assert run("decompress", str(tmp_path / "photo.jpg.rcz")).exit_code == 0
+    assert not jpg.exists()
+    back = Image.open(tmp_path / "photo.png")
+    assert back.format == "PNG" and np.array_equal(np.asarray(back), pixels)
+
+
+def test_info_never_prints_a_traceback_for_odd_shapes(tmp_path):
+    from rcodec import container
+
+    for shape in [(), (64,)]:
+        header = container.Header("lossless", 1, "rans", 1, "image", shape, "uint8")
+        path = tmp_path / f"odd{len(shape)}.rcz"
+        path.write_bytes(container.write(container.Container(header, [b"x"], b"\0" * 16)))
+        result = CliRunner().invoke(cli, ["info", str(path)])
+        assert result.exception is None or isinstance(result.exception, SystemExit)
