@@ -19,7 +19,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "encode": "pipeline", "decode": "pipeline", "info": "pipeline", "codecs": "pipeline",
     "Audio": "media", "Media": "media", "Codec": "codec", "Option": "codec", "EncodeResult": "codec",
-    "SymbolSink": "codec", "SymbolSource": "codec", "get_registry": "registry", "Header": "container",
+    "SymbolSink": "codec", "HeaderParam": "codec", "SymbolSource": "codec", "get_registry": "registry",
+    "Header": "container",
 }
 
 
@@ -38,6 +39,6 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Audio", "ChecksumError", "Codec", "EncodeResult", "FormatError", "MediaError", "Option", "OutputError",
-    "RcodecError", "UnsupportedError", "WeightsError", "codecs", "decode", "encode", "hookimpl", "info",
+    "Audio", "ChecksumError", "Codec", "EncodeResult", "FormatError", "HeaderParam", "MediaError", "Option",
+    "OutputError", "RcodecError", "UnsupportedError", "WeightsError", "codecs", "decode", "encode", "hookimpl", "info",
 ]

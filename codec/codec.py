@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from . import limits
 from .container import HASH_BYTES, Header, ParamValue
 from .errors import FormatError, UnsupportedError
 from .media import Media
@@ -180,13 +181,25 @@ class SymbolSink:
 
 
 class SymbolSource:
-    """Where a codec's decoder reads symbols back, in the order they were written per stream."""
+    """Where a codec's decoder reads symbols back, in the order they were written per stream.
+
+    Every read is charged the least information its symbols can carry (`limits.min_bits_per_symbol` of the
+    tables' most probable symbol); a stream asked for more than its bytes can hold is refused, so that a forged
+    header cannot make a decoder loop on an exhausted stream. Decoders also call `require` before allocating.
+    """
 
     def __init__(self, coder: EntropyCoder, streams: list[bytes]) -> None:
         if not streams:
             raise FormatError("the file holds no entropy-coded stream")
         self._decoders = [coder.decoder(s) for s in streams]
         self._hashes = [hashlib.blake2b(digest_size=HASH_BYTES) for _ in streams]
+        self._budget = [8.0 * len(s) + limits.CODER_SLACK_BITS for s in streams]
+        self.payload_bytes = sum(len(s) for s in streams)
+
+    def require(self, symbols: int, bits_per_symbol: float, what: str) -> None:
+        """Refuse before allocating: `symbols` symbols of at least `bits_per_symbol` bits each must fit the
+        payload."""
+        limits.check_payload(symbols, bits_per_symbol, self.payload_bytes, what)
 
     @property
     def stream_count(self) -> int:
@@ -196,12 +209,29 @@ class SymbolSource:
              stream: int = 0) -> np.ndarray:
         if not 0 <= stream < len(self._decoders):
             raise FormatError(f"the file has no stream {stream}")
+        n = len(indexes) if indexes is not None else (count or 0)
+        self._budget[stream] -= n * _least_bits(tables)
+        if self._budget[stream] < 0:
+            raise FormatError(f"stream {stream} is too short for the symbols its header asks for (damaged or forged "
+                              "file)")
         values = self._decoders[stream].decode(tables, indexes, count)
         self._hashes[stream].update(_values_bytes(values))
         return values
 
     def symbols_hash(self) -> bytes:
         return _combine(self._hashes)
+
+
+def _least_bits(tables: CdfTables) -> float:
+    """The fewest bits any symbol of these tables costs, with a margin for coders that requantize the tables."""
+    cached = tables._cache.get("least_bits")
+    if cached is None:
+        cdf = np.asarray(tables.cdf, dtype=np.int64)
+        widest = int(np.diff(cdf, axis=1).max()) if cdf.size and cdf.shape[1] > 1 else 1 << tables.precision
+        total = 1 << tables.precision
+        cached = 0.0 if widest >= total else -0.9 * float(np.log2(widest / total))
+        tables._cache["least_bits"] = cached
+    return cached
 
 
 def _combine(hashes: list) -> bytes:

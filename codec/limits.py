@@ -39,11 +39,12 @@ CODER_SLACK_BITS = 256  # coder state flushed at the end of a stream, and roundi
 
 
 def min_bits_per_symbol(alphabet: int, precision: int = 16) -> float:
-    """The cost, in bits, of the most probable symbol of any table with `alphabet` symbols at `precision` bits."""
+    """The cost, in bits, of the most probable symbol of any table with `alphabet` symbols at `precision` bits,
+    less a 10% margin for coders that requantize tables (constriction's 24-bit models)."""
     if alphabet < 2:
         return 0.0
     total = 1 << precision
-    return -math.log2((total - (alphabet - 1)) / total)
+    return -0.9 * math.log2((total - (alphabet - 1)) / total)
 
 
 def check_payload(symbols: int, bits_per_symbol: float, payload_bytes: int, what: str) -> None:

@@ -17,14 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError, limits
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
 from rcodec.weights import check_file_weights, shipped_weights
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_NAME = "adaptive.pt"
-MAX_PIXELS = 1 << 24
+MAX_PIXELS = limits.MAX_LEARNED_PIXELS
+
 TARGETS = (20.0, 22.0, 24.0, 26.0, 28.0, 30.0, 32.0)  # target PSNR (dB) of quality 1..7
 MIN_TARGET, MAX_TARGET = 10.0, 60.0
 CHUNK = 256  # tiles per forward pass
@@ -143,6 +144,9 @@ class _AdaptiveBase(Codec):
     version = 1
     media = ("image",)
     lossless = False
+    header_params = {"gray": HeaderParam(bool), "tokens": HeaderParam(int, 0, MAX_PIXELS),
+                     "target_psnr": HeaderParam(float, 0.0, 100.0), "allocation": HeaderParam(str, 1, 32),
+                     "slope": HeaderParam(float, 0.0, 1e30), "user_weights": HeaderParam(bool)}
     mode = ""
     options = {
         "quality": Option(int, 4, "target PSNR 1..7 = " + ", ".join(f"{t:g}" for t in TARGETS) + " dB",

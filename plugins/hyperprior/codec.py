@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError, limits
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
 from rcodec.weights import check_file_weights, retired_weights
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 QUALITIES = 8
-MAX_PIXELS = 1 << 24  # 16.7 Mpx: the synthesis of a larger image needs more than ~10 GB of activations
+MAX_PIXELS = limits.MAX_LEARNED_PIXELS
 
 
 @cache
@@ -76,6 +76,8 @@ class _LearnedImageCodec(Codec):
         "weights": Option(str, None, "checkpoint to use instead of the shipped weights"),
     }
     decode_options = {"weights": Option(str, None, "the checkpoint the file was compressed with")}
+    header_params = {"quality": HeaderParam(int, 1, 64, required=True), "gray": HeaderParam(bool),
+                     "user_weights": HeaderParam(bool)}
     multiple = 16  # the analysis transform downsamples by this much
 
     def model(self, weights: str | None):

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, MediaError, Option
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, limits
 from rcodec.errors import FormatError
 from rcodec.media import Audio, Media
 from rcodec.torch_runtime import codec_inference
@@ -21,8 +21,9 @@ from .siren import Architecture, forward, grid_coords, width_for_budget
 
 IMAGE_BPP = (0.05, 0.08, 0.12, 0.16, 0.22, 0.3, 0.45, 0.7)  # quality 1..8 -> target bits per pixel
 AUDIO_KBPS = (8, 16, 24, 32, 48, 64, 96, 128)  # quality 1..8 -> target kbit/s
-MAX_PIXELS = 1 << 22
-MAX_FRAMES = 1 << 24
+MAX_FRAMES = limits.MAX_INR_FRAMES
+MAX_PIXELS = limits.MAX_INR_PIXELS
+
 MAX_WIDTH, MAX_DEPTH = 512, 16
 
 
@@ -69,6 +70,8 @@ class InrCodec(Codec):
     version = 1
     media = ("image", "audio")
     lossless = False
+    header_params = {name: HeaderParam(int, 1, high, required=True) for name, high in
+                     (("width", 512), ("depth", 16), ("bits", 16), ("segment", 1 << 24), ("omega", 1 << 20))}
     description = "implicit neural representation (COIN-style SIREN fit, quantized + entropy-coded weights)"
     options = {
         "quality": Option(int, 5, "rate point 1..8 (image bpp / audio kbit/s ladder)", tuple(range(1, 9))),

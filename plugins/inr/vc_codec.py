@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, MediaError, Option, UnsupportedError, WeightsError
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError, limits
 from rcodec.errors import FormatError
 from rcodec.media import Audio, Media
 from rcodec.torch_runtime import codec_inference, side_thread
@@ -31,7 +31,7 @@ from .codec import AUDIO_KBPS, IMAGE_BPP, MAX_FRAMES
 from .vc_export import AUDIO_WEIGHTS_NAME, WEIGHTS_DIR, WEIGHTS_NAME
 from .vc_model import VcConfig, coords, forward, from_patches, from_segments, to_patches, to_segments
 
-MAX_PIXELS = 1 << 24
+MAX_PIXELS = limits.MAX_LEARNED_PIXELS
 CHUNK = 32  # patches per synthesis pass: fixed, so every decoder sums in the same order
 
 
@@ -151,6 +151,8 @@ class InrVcCodec(Codec):
     version = 1
     media = ("image", "audio")
     lossless = False
+    header_params = {"step": HeaderParam(int, 0, 1 << 16, required=True), "patch": HeaderParam(int, 1, 1 << 16),
+                     "latent": HeaderParam(int, 1, 1 << 16), "user_weights": HeaderParam(bool)}
     description = "shared meta-learned SIREN, per-patch latent modulations, quantized + learned factorized prior"
     options = {
         "quality": Option(int, 5, "rate point 1..8 (the bpp / kbit/s ladders of `inr`)", tuple(range(1, 9))),

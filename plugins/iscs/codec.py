@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 import rcodec
-from rcodec import Codec, EncodeResult, FormatError, MediaError, Option, WeightsError
+from rcodec import Codec, EncodeResult, FormatError, HeaderParam, MediaError, Option, WeightsError, limits
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference, side_thread
 from rcodec.weights import check_file_weights
@@ -40,7 +40,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 PREDICTORS = WEIGHTS_DIR / "predictors.pt"
 MANIFEST = WEIGHTS_DIR / "WEIGHTS.json"
 MULTIPLE = 64  # the hyperprior's total downsampling
-MAX_PIXELS = 1 << 24
+MAX_PIXELS = limits.MAX_LEARNED_PIXELS
 
 
 def base_codec():
@@ -105,6 +105,9 @@ class HyperpriorIscsCodec(Codec):
     version = 3
     media = ("image",)
     lossless = False
+    header_params = {"quality": HeaderParam(int, 1, 64, required=True), "gray": HeaderParam(bool),
+                     "core": HeaderParam(bytes, 1, 4096), "conditional": HeaderParam(bool),
+                     "predictors": HeaderParam(bytes, 8, 8), "user_weights": HeaderParam(bool)}
     description = "hyperprior with ISCS channel groups: Core and Auxiliary slices, parallel and progressive decode"
     options = {
         "quality": Option(int, 4, "rate point, 1 (smallest) .. 8 (best)", tuple(range(1, 9))),

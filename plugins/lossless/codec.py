@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from rcodec import Audio, Codec, EncodeResult, MediaError, UnsupportedError
+from rcodec import Audio, Codec, EncodeResult, HeaderParam, MediaError, UnsupportedError, limits
 from rcodec.media import Media
 
 from . import audio, image
 
-MAX_DECODED_VALUES = 1 << 28  # refuse headers that would make the decoder allocate more than ~2 GB
+MAX_DECODED_VALUES = limits.MAX_DECODED_VALUES
 
 
 class LosslessCodec(Codec):
@@ -19,6 +21,7 @@ class LosslessCodec(Codec):
     lossless = True
     description = "exact: reversible colour transform / mid-side, prediction, context-adaptive entropy coding"
     options = {}
+    header_params = {"bits": HeaderParam(int, choices=(8, 16, 24)), "mid_side": HeaderParam(bool)}
 
     def encode(self, media: Media, params, sink) -> EncodeResult:
         if media.kind == "image":
@@ -42,12 +45,24 @@ class LosslessCodec(Codec):
         if int(np.prod(shape, dtype=np.int64)) > MAX_DECODED_VALUES:
             raise UnsupportedError(f"refusing to decode {shape}: larger than this codec allows")
         if header.media == "image":
+            _require_image_payload(shape, source)
             return Media("image", image.decode_image(shape, source))
         bits, stereo = header.params.get("bits"), header.params.get("mid_side")
         if len(shape) != 2 or bits not in (8, 16, 24) or not isinstance(stereo, bool) or (stereo and shape[1] != 2):
             raise MediaError(f"invalid lossless audio header (shape {shape}, bits {bits}, mid_side {stereo})")
+        # every sub-block of every channel sends its magnitude with a uniform table
+        source.require(-(-shape[0] // audio.SUB_BLOCK) * shape[1], 0.9 * math.log2(audio.MAX_MAGNITUDE + 1),
+                       f"audio of {shape[0]} frames x {shape[1]} channels")
         channels = audio.decode_channels(shape[0], shape[1], source)
         if stereo:
             channels = list(audio.left_right(*channels))
         ints = np.stack(channels, axis=1) if channels else np.zeros(shape, dtype=np.int64)
         return Media("audio", Audio(audio.from_integers(ints, bits), header.sample_rate))
+
+
+def _require_image_payload(shape: tuple[int, ...], source) -> None:
+    """Refuse a shape the payload cannot hold before allocating planes: each row of each plane sends its predictor
+    with a uniform table, and each residual costs at least what the most probable of 256 symbols costs."""
+    planes = 1 if len(shape) == 2 else shape[2]
+    source.require(shape[0] * planes, 0.9 * math.log2(len(image.PREDICTORS)), f"an image of {shape[0]} rows")
+    source.require(shape[0] * shape[1] * planes, limits.min_bits_per_symbol(256, 16), f"an image of shape {shape}")

@@ -88,6 +88,7 @@ class PcMnistCodec(Codec):
     lossless = True
     description = "MNIST 28x28 grayscale digits, hidden Chow-Liu tree probabilistic circuit (exact conditionals)"
     options = {}
+    header_params: dict = {}
 
     def encode(self, media: Media, params, sink) -> EncodeResult:
         from rcodec.entropy.pc.conditionals import BatchConditionals

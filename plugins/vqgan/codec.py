@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, MediaError, Option
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, limits
 from rcodec.media import Media
 from rcodec.torch_runtime import codec_inference
 from rcodec.weights import check_file_weights, retired_weights, shipped_weights
 
 from .export import LADDER, TILE, WEIGHTS_DIR, WEIGHTS_NAME
 
-MAX_PIXELS = 1 << 24
+MAX_PIXELS = limits.MAX_LEARNED_PIXELS
 SCALES = (0.25, 4.0)  # allowed range of the `scale` option
 PRIORS = ("context", "categorical", "uniform")
 
@@ -166,6 +166,9 @@ class VqganCodec(Codec):
     version = 2  # 2: the context prior
     media = ("image",)
     lossless = False
+    header_params = {"codebook": HeaderParam(int, 2, 1 << 20, required=True), "prior": HeaderParam(str, choices=PRIORS),
+                     "gray": HeaderParam(bool), "scale": HeaderParam(float, 0.01, 16.0),
+                     "user_weights": HeaderParam(bool)}
     description = ("VQGAN tokenizer (f16), K-means codebook ladder, masked context prior over the indices; extreme "
                    "rates (<= 0.05 bpp)")
     options = {
