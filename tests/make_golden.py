@@ -74,7 +74,7 @@ def retire(tag: str, codecs: list[str]) -> None:
     for name, entry in payload["files"].items():
         if entry["codec"] in codecs and entry["params"].get("quality") in kept[entry["codec"]]:
             shutil.copyfile(GOLDEN / name, folder / name)
-            retired = {**entry}
+            retired = {**entry, "cpu_signature": payload["cpu_signature"]}  # where its lossy pixels were recorded
             if "decoded_png" in entry:
                 shutil.copyfile(GOLDEN / entry["decoded_png"], folder / entry["decoded_png"])
                 retired["decoded_png"] = f"retired/{tag}/{entry['decoded_png']}"
