@@ -52,6 +52,11 @@ def side_thread() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(1, thread_name_prefix="rcodec-side")
 
 
+# A forked child (multiprocessing's default on Linux) inherits the executor but not its thread: work submitted
+# there would wait forever. The child starts a thread of its own on first use instead.
+os.register_at_fork(after_in_child=side_thread.cache_clear)
+
+
 @contextmanager
 def codec_inference() -> Iterator[None]:
     """Run the enclosed torch code on one thread with gradients off, restoring both afterwards."""

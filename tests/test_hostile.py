@@ -8,11 +8,16 @@ import pytest
 
 import rcodec
 from fuzz.forge import fix_crcs, reheader
-from fuzz.sandbox import decode_and_check, run_limited
+from fuzz.sandbox import decode_and_check, run_limited, single_threaded_torch
 from rcodec import container
 
 RNG = np.random.default_rng(27)
 LIMITS = {"cpu_s": 20, "wall_s": 60, "mem_mib": 1024}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _forkable_torch():
+    single_threaded_torch()
 
 
 def _refused(data: bytes, **limits):

@@ -74,9 +74,20 @@ def _child(fn: Callable[..., Any], args: tuple, write_fd: int, cpu_s: float, mem
         os._exit(0)
 
 
+def single_threaded_torch() -> None:
+    """Keep torch in this (parent) process on one thread: an OpenMP thread team that existed before a fork
+    deadlocks the child's first parallel kernel. Call before the parent runs any torch code."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
 def run_limited(fn: Callable[..., Any], *args: Any, cpu_s: float = 10.0, wall_s: float = 20.0,
                 mem_mib: int = 2048) -> Outcome:
-    """Call `fn(*args)` in a forked child under the limits; `fn`'s return value must be JSON-serialisable."""
+    """Call `fn(*args)` in a forked child under the limits; `fn`'s return value must be JSON-serialisable.
+    The caller should have called `single_threaded_torch` before running torch code itself."""
     read_fd, write_fd = os.pipe()
     start = time.monotonic()
     pid = os.fork()
@@ -134,4 +145,5 @@ def decode_and_check(data: bytes) -> dict[str, Any]:
     media, report = decode_bytes(data)
     return {"sha256": hashlib.sha256(media.canonical_bytes()).hexdigest(), "shape": list(media.shape),
             "output_hash_matches": report.output_hash_matches, "sample_rate": media.sample_rate,
-            "original_format": media.original_format}
+            "original_format": media.original_format, "dtype": media.dtype,
+            "layout": {k: v.hex() if isinstance(v, bytes) else v for k, v in media.layout.items()}}
