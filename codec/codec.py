@@ -102,6 +102,8 @@ class Codec:
         for name, opt in options.items():
             value = params.get(name, opt.default)
             if value is not None:
+                if isinstance(value, bool) and opt.type is not bool:
+                    raise UnsupportedError(f"{self.id}: {name} must be {opt.type.__name__}, got {value!r}")
                 try:
                     value = _parse_bool(value) if opt.type is bool else opt.type(value)
                 except (TypeError, ValueError):

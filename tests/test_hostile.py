@@ -118,3 +118,8 @@ def test_old_files_keep_decoding_under_the_old_rules():
     for path in old:
         outcome = run_limited(decode_and_check, path.read_bytes(), **LIMITS)
         assert outcome.status == "decoded", (path.name, outcome)
+
+
+def test_bool_is_not_taken_for_an_integer_option():
+    with pytest.raises(rcodec.UnsupportedError, match="quality must be int"):
+        rcodec.get_registry().codec("hyperprior").resolve_params({"quality": True})
