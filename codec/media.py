@@ -151,6 +151,12 @@ def for_codec(media: Media, lossless: bool, image_dtypes: tuple[str, ...], codec
                 bits = 8 * np.dtype(media.dtype).itemsize
                 raise MediaError(f"{name}: {bits}-bit image; codec {codec_id!r} codes "
                                  f"{' and '.join(image_dtypes)} samples only and would not restore it exactly")
+            if media.layout:
+                # A mode no file format here holds exactly would decode but could not be written back: refuse now.
+                try:
+                    imagefile.write(media.data, media.layout, media.original_format.split(":")[0])
+                except MediaError as exc:
+                    raise MediaError(f"{name}: {exc}") from None
             return media
         array = imagefile.plain(media.data, media.layout, name)
         if array is media.data and not media.layout:
