@@ -262,9 +262,12 @@ def test(inputs, weights) -> None:
     def one(name: str) -> None:
         data, _ = _read_input(name)
         _, report = decode_bytes(data, **({"weights": weights} if weights else {}))
-        if report.output_hash_matches is False:
+        if report.output_hash_matches is False and report.header_bound:
             click.echo(f"{name}: OK (symbols exact; decoded pixels differ from the encoder's by float rounding, "
                        "which a lossy codec allows)")
+        elif report.output_hash_matches is False:
+            click.echo(f"{name}: OK? (symbols exact, decoded pixels differ from the encoder's: float rounding, or an "
+                       "edited header, which this file's format (1.0) does not check)")
         else:
             click.echo(f"{name}: OK")
 
