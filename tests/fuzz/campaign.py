@@ -56,6 +56,7 @@ class Summary:
     tampered_accepted: int = 0
     max_seconds: float = 0.0
     max_peak_mib: float = 0.0
+    max_added_mib: float = 0.0
     failures: list = field(default_factory=list)
 
     def failed(self) -> int:
@@ -66,6 +67,7 @@ class Summary:
                 "tampered_accepted": self.tampered_accepted,
                 "old_format_edits_accepted": self.old_format_edits_accepted, "failures": len(self.failures),
                 "max_seconds": round(self.max_seconds, 3), "max_peak_mib": round(self.max_peak_mib, 1),
+                "max_added_mib": round(self.max_added_mib, 1),
                 "failure_examples": self.failures[:20]}
 
 
@@ -292,6 +294,7 @@ def campaign(attempts: int, seed: int = 0, golden: Path | None = None, codecs: s
         counts[outcome.status] += 1
         summary.max_seconds = max(summary.max_seconds, outcome.seconds)
         summary.max_peak_mib = max(summary.max_peak_mib, outcome.peak_mib)
+        summary.max_added_mib = max(summary.max_added_mib, outcome.added_mib)
         problem = None
         if not outcome.ok:
             problem = outcome.status

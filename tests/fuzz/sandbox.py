@@ -30,23 +30,28 @@ class Outcome:
     error: str = ""
     message: str = ""
     seconds: float = 0.0
-    peak_mib: float = 0.0
+    peak_mib: float = 0.0  # the child's peak resident size, pages shared with the parent included
     detail: Any = None
+    added_mib: float = 0.0  # peak resident size beyond what the parent had resident at the fork
 
     @property
     def ok(self) -> bool:
         return self.status in ("decoded", "refused")
 
 
-def _vm_size() -> int:
+def _status_bytes(field_name: str) -> int:
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
-                if line.startswith("VmSize:"):
+                if line.startswith(field_name + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _vm_size() -> int:
+    return _status_bytes("VmSize")
 
 
 def _child(fn: Callable[..., Any], args: tuple, write_fd: int, cpu_s: float, mem_bytes: int) -> None:
@@ -89,6 +94,7 @@ def run_limited(fn: Callable[..., Any], *args: Any, cpu_s: float = 10.0, wall_s:
     """Call `fn(*args)` in a forked child under the limits; `fn`'s return value must be JSON-serialisable.
     The caller should have called `single_threaded_torch` before running torch code itself."""
     read_fd, write_fd = os.pipe()
+    resident = _status_bytes("VmRSS") / MiB
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -120,20 +126,21 @@ def run_limited(fn: Callable[..., Any], *args: Any, cpu_s: float = 10.0, wall_s:
     os.close(read_fd)
     seconds = time.monotonic() - start
     peak = usage.ru_maxrss / 1024
+    added = max(0.0, peak - resident)
     if killed:
-        return Outcome("hang", seconds=seconds, peak_mib=peak)
+        return Outcome("hang", seconds=seconds, peak_mib=peak, added_mib=added)
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         status = "cpu" if sig in (signal.SIGXCPU, signal.SIGKILL) else "crash"
-        return Outcome(status, error=signal.Signals(sig).name, seconds=seconds, peak_mib=peak)
+        return Outcome(status, error=signal.Signals(sig).name, seconds=seconds, peak_mib=peak, added_mib=added)
     try:
         result = json.loads(b"".join(chunks) or b"{}")
     except ValueError:
         result = {}
     if "status" not in result:
-        return Outcome("crash", error="no result", seconds=seconds, peak_mib=peak)
+        return Outcome("crash", error="no result", seconds=seconds, peak_mib=peak, added_mib=added)
     return Outcome(result["status"], result.get("error", ""), result.get("message", ""), seconds, peak,
-                   result.get("detail"))
+                   result.get("detail"), added)
 
 
 def decode_and_check(data: bytes) -> dict[str, Any]:
