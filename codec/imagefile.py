@@ -10,7 +10,8 @@ An image is held as the array a codec codes (its *coding view*, uint8 or uint16,
     frames      animated images: every frame composited as shown, RGBA, stacked vertically (T*H, W, 4);
                 `durations` float64 milliseconds per frame, `loop`
 
-Pillow reads and writes everything except 16-bit colour PNG, which goes through pypng. A file is written in its
+Pillow reads and writes everything except 16-bit colour PNG, which goes through pypng, and 16-bit colour TIFF,
+which tifffile reads (written back as PNG). A file is written in its
 original format only when reading the written bytes back gives the same array and layout; otherwise PNG (or TIFF,
 for CMYK). Lossy sources (JPEG) so come back as a PNG of their exact pixels: `lossy_source_formats` is the one
 place that knows which formats are lossy.
@@ -74,6 +75,8 @@ def load(data: bytes, name: str) -> tuple[np.ndarray, dict, str]:
                     raise MediaError(f"{name}: multi-page {fmt} files are not supported (only the first page "
                                      "would be kept)")
                 array, layout = _load_frames(img, frames, name)
+            elif fmt == "TIFF" and img.mode in ("RGB", "RGBA") and _tiff_bits(img) > 8:
+                array, layout = _load_tiff16(data, name)  # Pillow would reduce it to 8 bits
             else:
                 img.load()
                 array, layout = from_pil(img, name, fmt)
@@ -98,8 +101,7 @@ def from_pil(img, name: str = "image", fmt: str = "") -> tuple[np.ndarray, dict]
     _check_size(img.width, img.height, name)
     mode = img.mode
     if fmt == "TIFF" and mode in ("RGB", "RGBA") and _tiff_bits(img) > 8:
-        raise MediaError(f"{name}: 16-bit colour TIFF cannot be read exactly here (Pillow reduces it to 8 bits); "
-                         "convert it to a 16-bit PNG")
+        raise MediaError(f"{name}: 16-bit colour TIFF must be read from its bytes (Pillow reduces it to 8 bits)")
     if mode in ("L", "RGB", "RGBA"):
         return np.ascontiguousarray(np.asarray(img)), {}
     if mode == "1":
@@ -146,6 +148,28 @@ def _load_frames(img, frames: int, name: str) -> tuple[np.ndarray, dict]:
     layout = {"mode": "RGBA", "frames": frames, "durations": np.asarray(durations, "<f8").tobytes(),
               "loop": int(img.info.get("loop", 0) or 0)}
     return np.ascontiguousarray(np.concatenate(stack, axis=0)), layout
+
+
+def _load_tiff16(data: bytes, name: str) -> tuple[np.ndarray, dict]:
+    """16-bit colour TIFF through tifffile (uncompressed, deflate and packbits; other compressions are refused)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[0]
+            shape = tuple(page.shape)
+            if len(shape) != 3 or page.dtype != np.uint16:
+                raise MediaError(f"{name}: TIFF of shape {shape} and type {page.dtype} is not supported")
+            height, width = shape[:2] if shape[-1] in (3, 4) else shape[1:]
+            _check_size(width, height, name)
+            array = page.asarray()
+    except (tifffile.TiffFileError, KeyError, ValueError, OSError) as exc:
+        raise MediaError(f"{name}: this 16-bit colour TIFF cannot be read exactly ({reason(exc)})") from None
+    if array.shape[-1] not in (3, 4) and array.shape[0] in (3, 4):
+        array = np.moveaxis(array, 0, -1)  # planar configuration "separate"
+    if array.ndim != 3 or array.shape[-1] not in (3, 4):
+        raise MediaError(f"{name}: 16-bit TIFF of shape {array.shape} is not supported")
+    return np.ascontiguousarray(array, dtype=np.uint16), {"mode": _16BIT_MODES[array.shape[2]]}
 
 
 def _png_bit_depth(data: bytes) -> int:

@@ -114,6 +114,18 @@ def test_16_bit_gray_tiff_is_read_at_16_bits():
     assert media.dtype == "uint16" and np.array_equal(media.data, values)
 
 
+def test_16_bit_colour_tiff_is_read_at_16_bits_and_written_back_as_png():
+    import tifffile
+
+    values = RNG.integers(0, 1 << 16, (6, 5, 3), dtype=np.uint16)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, values, photometric="rgb", compression="zlib")
+    media = load_bytes(buf.getvalue(), "deep.tif")
+    assert media.dtype == "uint16" and media.layout["mode"] == "RGB;16" and np.array_equal(media.data, values)
+    out, suffix, exact = to_file(media)
+    assert exact and suffix == ".png" and np.array_equal(load_bytes(out).data, values)
+
+
 def _wav(samples, subtype: str, fmt: str = "WAV") -> bytes:
     buf = io.BytesIO()
     soundfile.write(buf, samples, 16000, format=fmt, subtype=subtype)
