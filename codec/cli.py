@@ -339,7 +339,11 @@ def _load_plugin_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: add the plugins' commands, then run click."""
+    """Console entry point: add the plugins' commands, then run click. The command owns its process, so it tunes
+    malloc for large tensors here (`torch_runtime.tune_allocator`); library calls never do."""
+    from .torch_runtime import tune_allocator
+
+    tune_allocator()
     try:
         _load_plugin_commands()
     except RcodecError as exc:

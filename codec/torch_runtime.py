@@ -6,21 +6,30 @@ never needs gradients, and the setting is scoped: a caller's own training loop k
 
 The allocator: a transform's activations are tens of MB each. glibc's malloc serves blocks that large with fresh
 mmap'ed pages and unmaps them when freed, so every transform pays page faults on all its memory again; measured on
-a 2-core machine, that was a quarter of a Kodak image's synthesis. `tune_allocator` (run once, at the first codec
-call) lets blocks up to 32 MiB come from the heap and keeps up to 256 MiB of freed heap for reuse. It touches
-glibc only, and is skipped when RCODEC_MALLOC_TUNING=0.
+a 2-core machine, that was a quarter of a Kodak image's synthesis. `tune_allocator` lets blocks up to 32 MiB come
+from the heap and keeps up to 256 MiB of freed heap for reuse. It changes the whole process's malloc, so only the
+`rcodec` command calls it (at start, unless RCODEC_MALLOC_TUNING=0); a program using rcodec as a library keeps
+its own malloc settings and may call it itself.
+
+Thread settings are per calling thread: torch keeps its thread count per OS thread once that thread has used it,
+so each scope saves and restores the count of the thread it runs on, and the caller's count that `caller_threads`
+gives back is kept per thread too: codecs may run in several threads at once.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, wraps
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # mallopt parameters (glibc's malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -31,12 +40,14 @@ TRIM_THRESHOLD = 256 << 20
 
 @cache
 def tune_allocator() -> bool:
-    """Set glibc malloc's mmap and trim thresholds for large tensors; True if they were set. Once per process."""
+    """Set glibc malloc's mmap and trim thresholds for large tensors; True if they were set. Once per process, and
+    only by the process's owner (the `rcodec` command, or a program that opts in): never by a codec call."""
     if not sys.platform.startswith("linux") or os.environ.get("RCODEC_MALLOC_TUNING", "1") == "0":
         return False
+    import ctypes  # here: `rcodec --help` should not pay for it
+
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the process already runs on
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
@@ -49,6 +60,8 @@ def side_thread() -> ThreadPoolExecutor:
     thread (`codec_inference`), which leaves a second core idle; a task on this thread may use it. Submit only
     under `codec_inference`: the thread's torch takes the one-thread setting at its first use. Tasks must not wait
     for other tasks of this thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
     return ThreadPoolExecutor(1, thread_name_prefix="rcodec-side")
 
 
@@ -62,19 +75,26 @@ def codec_inference() -> Iterator[None]:
     """Run the enclosed torch code on one thread with gradients off, restoring both afterwards."""
     import torch
 
-    tune_allocator()
+    stack = _callers()
     before = torch.get_num_threads()
-    _caller_threads.append(before)
+    stack.append(before)
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
             yield
     finally:
-        _caller_threads.pop()
+        stack.pop()
         torch.set_num_threads(before)
 
 
-_caller_threads: list[int] = []  # the thread count of each enclosing codec_inference's caller
+_local = threading.local()
+
+
+def _callers() -> list[int]:
+    """This thread's stack of the thread counts its enclosing `codec_inference` scopes found on entry."""
+    if not hasattr(_local, "callers"):
+        _local.callers = []
+    return _local.callers
 
 
 @contextmanager
@@ -84,8 +104,40 @@ def caller_threads() -> Iterator[None]:
     import torch
 
     during = torch.get_num_threads()
-    torch.set_num_threads(_caller_threads[-1] if _caller_threads else during)
+    stack = _callers()
+    torch.set_num_threads(stack[-1] if stack else during)
     try:
         yield
     finally:
         torch.set_num_threads(during)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the enclosed torch code (a training run, an export) on `count` threads, restoring the caller's count
+    on exit."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def restores_threads(function: F) -> F:
+    """Decorator for entry points that set torch's thread count for their run (training, export, evaluation):
+    the caller's count comes back when they return or raise."""
+
+    @wraps(function)
+    def scoped(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        before = torch.get_num_threads()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return scoped  # type: ignore[return-value]

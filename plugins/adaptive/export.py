@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rcodec.torch_runtime import restores_threads
 from rcodec.weights import sha256_file
 
 from .codec import TARGETS, WEIGHTS_DIR, WEIGHTS_NAME
@@ -108,6 +109,7 @@ def choices_for(curves, target: float):
     return ok.long().argmax(dim=1)
 
 
+@restores_threads
 def export(checkpoint: Path, data: Path, command: str, out_dir: Path = WEIGHTS_DIR,
            log: Callable[[str], None] = print, max_images: int = 0) -> dict:
     import torch

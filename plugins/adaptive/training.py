@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rcodec.photos import load_photos
-from rcodec.torch_runtime import tune_allocator
+from rcodec.torch_runtime import restores_threads
 
 
 def sample_tiles(images: list[np.ndarray], rng: np.random.Generator, batch: int, tile: int,
@@ -42,6 +42,7 @@ def psnr_per_tile(x_hat, x):
     return -10 * torch.log10(mse)
 
 
+@restores_threads
 def train(data: str, out: str, steps: int, batch: int = 32, lr: float = 1e-3, threads: int = 1, seed: int = 0,
           checkpoint_seconds: float = 120.0, log: Callable[[str], None] = print, max_seconds: float = 0.0) -> Path:
     import torch
@@ -51,7 +52,6 @@ def train(data: str, out: str, steps: int, batch: int = 32, lr: float = 1e-3, th
 
     torch.set_num_threads(threads)
 
-    tune_allocator()  # large activations reuse heap memory instead of fresh pages
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "state.pt"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rcodec.torch_runtime import restores_threads
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_NAME = "inr_vc.pt"  # images
 AUDIO_WEIGHTS_NAME = "inr_vc_audio.pt"
@@ -21,6 +23,7 @@ REFINE_STEPS = 40  # the encoder's default refinement (it stops earlier when out
 REFINE_LRS = (3e-3, 1e-2, 3e-2, 1e-1)
 
 
+@restores_threads
 def export(ckpt: Path, data: Path, command: str, log: Callable[[str], None] = print, patches: int = 512,
            seed: int = 12345, out_dir: Path = WEIGHTS_DIR) -> dict:
     """Write out_dir/inr_vc.pt (or inr_vc_audio.pt) and its entry in out_dir/WEIGHTS.json; returns the entry."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rcodec.photos import load_photos
+from rcodec.torch_runtime import restores_threads
 
 from .vc_model import AUDIO_CONFIG, VcConfig, coords, init_params
 
@@ -73,6 +74,7 @@ def sample_training(signals: list[np.ndarray], rng: np.random.Generator, batch: 
     return sample_patches(signals, rng, batch, cfg.patch)
 
 
+@restores_threads
 def train(data: str, out: str, steps: int, batch: int = 16, lr: float = 5e-4, inner_steps: int = 3,
           inner_lr: float = 10.0, cfg: VcConfig | None = None, seed: int = 0, max_seconds: float = 0.0,
           log_every: int = 100,

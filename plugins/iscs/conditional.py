@@ -75,7 +75,7 @@ def exact_dtype(max_abs_input: float, weights: np.ndarray):
     every partial sum, in whatever order a BLAS or convolution kernel adds them, is an integer float32 holds
     exactly, so the result is the same on every machine. That holds for typical latents; otherwise float64 (exact
     below 2**53, see WEIGHT_LIMIT). float32 is also refused when torch is set to compute float32 in lower
-    precision (TF32/bf16 matmul or convolution settings, oneDNN's fpmath mode)."""
+    precision (TF32/bf16 matmul or convolution settings)."""
     import torch
 
     bound = max_abs_input * float(np.abs(weights).sum(axis=0).max(initial=0))
@@ -85,14 +85,9 @@ def exact_dtype(max_abs_input: float, weights: np.ndarray):
 
 
 def _float32_is_ieee() -> bool:
-    import os
-
     import torch
 
     if torch.get_float32_matmul_precision() != "highest":
-        return False
-    if any(os.environ.get(name, "").upper() not in ("", "STRICT")
-           for name in ("ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE")):
         return False
     mkldnn = torch.backends.mkldnn
     settings = [getattr(getattr(mkldnn, op, None), "fp32_precision", "none") for op in ("conv", "matmul")]

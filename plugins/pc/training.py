@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rcodec.torch_runtime import tune_allocator
+from rcodec.torch_runtime import restores_threads
 
 from .mnist import TRAIN_FILE, load_images
 
@@ -48,6 +48,7 @@ def bits_per_dim(model, images: np.ndarray, batch: int = 1000) -> float:
     return total / math.log(2) / images.size
 
 
+@restores_threads
 def train(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[dict, list[dict]]:
     """Learn the structure, run EM, return (export state, learning curve)."""
     import torch
@@ -56,7 +57,6 @@ def train(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[dict, list[dict
     from rcodec.entropy.pc.circuit import compact_export
 
     torch.set_num_threads(cfg.threads)
-    tune_allocator()  # large activations reuse heap memory instead of fresh pages
     images = load_images(Path(cfg.data) / TRAIN_FILE).reshape(-1, 28 * 28)
     train_set, valid = images[: len(images) - cfg.validation], images[len(images) - cfg.validation :]
     if cfg.init:

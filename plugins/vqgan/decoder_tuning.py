@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rcodec.photos import load_photos
-from rcodec.torch_runtime import tune_allocator
+from rcodec.torch_runtime import restores_threads
 
 from .export import TILE, WEIGHTS_DIR, WEIGHTS_NAME
 from .training import _batch, _compact_optimizer_state
@@ -31,6 +31,7 @@ TUNED_PREFIXES = ("decoder.", "post_quant_conv.")  # what a step updates; everyt
 BOOK_LR_SCALE = 10.0  # decoding codewords (std ~0.5) move too slowly at the decoder's learning rate
 
 
+@restores_threads
 def tune_decoder(data: str, out: str, steps: int, batch: int = 2, crop: int = 256, lr: float = 1e-4,
                  ms_ssim_weight: float = 0.84, threads: int = 1, seed: int = 0, max_seconds: float = 0.0,
                  checkpoint_seconds: float = 120.0, weights_dir: Path = WEIGHTS_DIR, log=print) -> Path:
@@ -47,7 +48,6 @@ def tune_decoder(data: str, out: str, steps: int, batch: int = 2, crop: int = 25
     if crop % 16 or crop <= 160:
         raise ValueError("--crop must be a multiple of 16 above 160 (the 11-pixel MS-SSIM window at 5 scales)")
     torch.set_num_threads(threads)
-    tune_allocator()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt, history = out_dir / "state.pt", out_dir / "history.jsonl"

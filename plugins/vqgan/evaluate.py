@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rcodec.torch_runtime import restores_threads
+
 
 def index_grids(prep, images: list[np.ndarray]) -> dict[int, list[np.ndarray]]:
     """Each image's index grid at every rung (the encoder runs once per image; rungs share its latent)."""
@@ -187,6 +189,7 @@ def lowest_baselines(images: list[np.ndarray]) -> dict:
     return out
 
 
+@restores_threads
 def evaluate_state(dataset: Path, limit: int, state_path: Path) -> dict:
     """Top-rung PSNR / MS-SSIM of a training state's float model (its trained codebook, no entropy coding)."""
     import torch

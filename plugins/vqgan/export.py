@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rcodec.torch_runtime import restores_threads
 from rcodec.weights import sha256_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -48,6 +49,7 @@ def load_training_state(checkpoint: Path):
     return model.eval(), state
 
 
+@restores_threads
 def export(checkpoint: Path, data: Path, command: str, out_dir: Path = WEIGHTS_DIR) -> dict:
     import torch
 

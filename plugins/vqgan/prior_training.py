@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rcodec.torch_runtime import restores_threads
 from rcodec.weights import sha256_file
 
 from .export import TILE, WEIGHTS_DIR, WEIGHTS_NAME
@@ -40,6 +41,7 @@ def training_grids(model, books: dict, data: Path, crops_per_image: int, crop: i
     return {k: np.stack(v) for k, v in grids.items()}
 
 
+@restores_threads
 def train_priors(data: Path, steps: int, crops_per_image: int, crop: int, command: str, threads: int = 1,
                  log=print, weights_dir: Path = WEIGHTS_DIR) -> dict:
     import torch

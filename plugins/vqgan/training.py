@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rcodec.photos import load_photos
-from rcodec.torch_runtime import tune_allocator
+from rcodec.torch_runtime import restores_threads
 
 MS_SSIM_WINDOW = 7  # pytorch_msssim needs crops wider than (window - 1) * 16: 7 allows 97 px and up
 RESTART_UNTIL = 4000  # dead-codeword restarts stop here: later ones would keep disturbing a trained decoder
@@ -43,6 +43,7 @@ def _compact_optimizer_state(state: dict) -> dict:
     return {"state": packed, "param_groups": state["param_groups"]}
 
 
+@restores_threads
 def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 64, lr: float = 1e-3, threads: int = 1,
           seed: int = 0, checkpoint_seconds: float = 120.0, log=print, device: str = "cpu",
           max_seconds: float = 0.0, ms_ssim_weight: float = 0.0, lr_drop_at: int = 0) -> Path:
@@ -54,7 +55,6 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 64, lr: f
     if ms_ssim_weight and crop <= (MS_SSIM_WINDOW - 1) * 16:
         raise ValueError(f"the MS-SSIM term needs --crop above {(MS_SSIM_WINDOW - 1) * 16}")
     torch.set_num_threads(threads)
-    tune_allocator()  # large activations reuse heap memory instead of fresh pages
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "state.pt"
