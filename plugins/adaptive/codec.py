@@ -11,20 +11,24 @@ length (the control). The decoder only reads integers, so its output does not de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError, limits
+from rcodec.learned import (
+    Weights,
+    WeightsFile,
+    check_image_shape,
+    grid,
+    inference,
+    load_model,
+    pad_to_multiple,
+    rgb_image,
+    to_gray,
+)
 from rcodec.media import Media
-from rcodec.torch_runtime import codec_inference
-from rcodec.weights import check_file_weights, shipped_weights
-
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-WEIGHTS_NAME = "adaptive.pt"
-MAX_PIXELS = limits.MAX_LEARNED_PIXELS
+from rcodec.weights import check_file_weights
 
 TARGETS = (20.0, 22.0, 24.0, 26.0, 28.0, 30.0, 32.0)  # target PSNR (dB) of quality 1..7
 MIN_TARGET, MAX_TARGET = 10.0, 60.0
@@ -37,53 +41,50 @@ class Prepared:
     token_freqs: np.ndarray  # (T * C, Lmax) int64: prior of each token position and FSQ dimension
     count_freqs: np.ndarray  # (R + 1, R) int64: prior of a tile's ladder index given the previous tile's
     sha256: bytes
+    token_tables: Any  # CdfTables of token_freqs
+    count_tables: Any  # CdfTables of count_freqs
 
 
-@cache
-def _load(weights: str | None) -> Prepared:
+WEIGHTS = Weights.of_plugin(__file__, "adaptive.pt", "train them with `rcodec train adaptive --export`")
+WEIGHTS_DIR, WEIGHTS_NAME = WEIGHTS.folder, WEIGHTS.name
+
+
+def _load(weights: str | None = None) -> Prepared:
+    """The tokenizer of a user's weights file, or of the shipped one (built once per sha256)."""
+    return load_model(WEIGHTS.for_encoding(weights), _build)
+
+
+def _build(weights: WeightsFile) -> Prepared:
     import torch
 
-    from rcodec.weights import sha256_file
+    from rcodec.entropy import CdfTables
 
     from .model import AdaptiveConfig, AdaptiveTokenizer
 
-    if weights is not None:
-        path = Path(weights)
-        sha = sha256_file(path)
-    else:
-        path, sha = shipped_weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train adaptive --export`")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(weights.path, map_location="cpu", weights_only=True)
         cfg = AdaptiveConfig.from_dict(payload["config"])
         model = AdaptiveTokenizer(cfg)
         model.load_weights({k: v.float() for k, v in payload["state_dict"].items()})
     except (KeyError, RuntimeError, TypeError, ValueError, OSError) as exc:
-        raise WeightsError(f"{path}: not an adaptive tokenizer weights file ({exc})") from None
+        raise WeightsError(f"{weights.path}: not an adaptive tokenizer weights file ({exc})") from None
     model.eval()
-    return Prepared(model, payload["token_freqs"].numpy().astype(np.int64),
-                    payload["count_freqs"].numpy().astype(np.int64), bytes.fromhex(sha))
-
-
-@cache
-def _tables(weights: str | None):
-    """The integer CDF tables of the token symbols and the tile lengths (built once per weights file)."""
-    from rcodec.entropy import CdfTables
-
-    prep = _load(weights)
-    return CdfTables.from_frequencies(prep.token_freqs), CdfTables.from_frequencies(prep.count_freqs)
+    token_freqs = payload["token_freqs"].numpy().astype(np.int64)
+    count_freqs = payload["count_freqs"].numpy().astype(np.int64)
+    return Prepared(model, token_freqs, count_freqs, weights.digest, CdfTables.from_frequencies(token_freqs),
+                    CdfTables.from_frequencies(count_freqs))
 
 
 def _grid(height: int, width: int, tile: int) -> tuple[int, int]:
-    return -(-height // tile), -(-width // tile)
+    return grid(height, width, tile)
 
 
 def _tiles(image: np.ndarray, tile: int):
     """(H, W, 3) uint8 -> (N, 3, tile, tile) float tiles in raster order, the image edge-padded to whole tiles."""
     import torch
 
-    height, width = image.shape[:2]
-    gh, gw = _grid(height, width, tile)
-    padded = np.pad(image, ((0, gh * tile - height), (0, gw * tile - width), (0, 0)), mode="edge")
+    gh, gw = _grid(*image.shape[:2], tile)
+    padded = pad_to_multiple(image, tile)
     t = padded.reshape(gh, tile, gw, tile, 3).transpose(0, 2, 4, 1, 3).reshape(gh * gw, 3, tile, tile)
     return torch.from_numpy(np.ascontiguousarray(t)).float() / 255.0
 
@@ -108,20 +109,6 @@ def _untile(tiles, height: int, width: int, tile: int) -> np.ndarray:
     return np.ascontiguousarray(img[:height, :width])
 
 
-def _check_image(media: Media) -> tuple[np.ndarray, bool]:
-    if media.kind != "image":
-        raise MediaError(f"the adaptive tokenizers take images, not {media.kind}")
-    image = media.data
-    gray = image.ndim == 2
-    if gray:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise MediaError("the adaptive tokenizers take RGB or grayscale images (no alpha)")
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise MediaError(f"images over {MAX_PIXELS} pixels are not supported")
-    return image, gray
-
-
 def _target(params: dict[str, Any]) -> float:
     target = params.get("target_psnr")
     if target is None:
@@ -144,7 +131,7 @@ class _AdaptiveBase(Codec):
     version = 1
     media = ("image",)
     lossless = False
-    header_params = {"gray": HeaderParam(bool), "tokens": HeaderParam(int, 0, MAX_PIXELS),
+    header_params = {"gray": HeaderParam(bool), "tokens": HeaderParam(int, 0, limits.MAX_LEARNED_PIXELS),
                      "target_psnr": HeaderParam(float, 0.0, 100.0), "allocation": HeaderParam(str, 1, 32),
                      "slope": HeaderParam(float, 0.0, 1e30), "user_weights": HeaderParam(bool)}
     mode = ""
@@ -227,7 +214,7 @@ class _AdaptiveBase(Codec):
     def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
         import torch
 
-        image, gray = _check_image(media)
+        image, gray = rgb_image(media, "the adaptive tokenizers")
         prep = _load(params.get("weights"))
         cfg = prep.model.cfg
         fixed = params.get("fixed_tokens")
@@ -250,7 +237,7 @@ class _AdaptiveBase(Codec):
         height, width = image.shape[:2]
         x = _tiles(image, cfg.tile)
         choices, symbols, recons = [], [], []
-        with codec_inference():
+        with inference():
             image_choice = None
             if allocation == "slope":
                 image_choice = self._allocate_image(prep, x, None, height, width, slope)
@@ -272,13 +259,13 @@ class _AdaptiveBase(Codec):
                 recons.append(recon)
         choice = torch.cat(choices).numpy()
         idx = torch.cat(symbols).numpy()
-        token_tables, count_tables = _tables(params.get("weights"))
+        token_tables, count_tables = prep.token_tables, prep.count_tables
         sink.write(choice, count_tables, _count_contexts(choice, len(cfg.ladder)))
         values, indexes = _token_symbols(idx, np.asarray(cfg.ladder)[choice], len(cfg.levels))
         sink.write(values, token_tables, indexes)
         pixels = _untile(torch.cat(recons), height, width, cfg.tile)
         if gray:
-            pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)
+            pixels = to_gray(pixels)
         record: dict[str, Any] = {"gray": gray, "tokens": int(np.asarray(cfg.ladder)[choice].sum())}
         if target is not None:
             record["target_psnr"] = target
@@ -293,17 +280,15 @@ class _AdaptiveBase(Codec):
     def decode(self, source, header, options) -> Media:
         import torch
 
-        prep = _load(options.get("weights"))
+        prep = load_model(WEIGHTS.for_decoding(options.get("weights"), header.weights_sha256), _build)
         check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         shape = header.shape
-        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape \
-                or shape[0] * shape[1] > MAX_PIXELS:
-            raise MediaError(f"the adaptive tokenizers cannot produce an image of shape {shape}")
+        check_image_shape(shape, "the adaptive tokenizers")
         cfg = prep.model.cfg
         height, width = shape[:2]
         gh, gw = _grid(height, width, cfg.tile)
         n = gh * gw
-        token_tables, count_tables = _tables(options.get("weights"))
+        token_tables, count_tables = prep.token_tables, prep.count_tables
         choice = _read_counts(source, count_tables, n, len(cfg.ladder))
         counts = np.asarray(cfg.ladder)[choice]
         c = len(cfg.levels)
@@ -317,15 +302,13 @@ class _AdaptiveBase(Codec):
         tile_of = np.repeat(np.arange(n), counts)
         idx[tile_of, pos] = values.reshape(-1, c)
         out = []
-        with codec_inference():
+        with inference():
             q = prep.model.fsq.dequantize(torch.from_numpy(idx))
             k = torch.from_numpy(counts.astype(np.int64))
             for s in range(0, n, CHUNK):
                 out.append(prep.model.decode(q[s:s + CHUNK], k[s:s + CHUNK]))
             pixels = _untile(torch.cat(out), height, width, cfg.tile)
-        if len(shape) == 2:
-            pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)
-        return Media("image", pixels)
+        return Media("image", to_gray(pixels) if len(shape) == 2 else pixels)
 
 
 def _count_contexts(choice: np.ndarray, rungs: int) -> np.ndarray:
@@ -392,4 +375,4 @@ def tile_counts(data: bytes, weights: str | None = None) -> np.ndarray:
     ladder = prep.model.cfg.ladder
     gh, gw = _grid(h.shape[0], h.shape[1], prep.model.cfg.tile)
     source = SymbolSource(get_registry().coder(h.coder), c.streams)
-    return np.asarray(ladder)[_read_counts(source, _tables(weights)[1], gh * gw, len(ladder))]
+    return np.asarray(ladder)[_read_counts(source, prep.count_tables, gh * gw, len(ladder))]

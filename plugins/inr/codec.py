@@ -13,8 +13,8 @@ import numpy as np
 
 from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, limits
 from rcodec.errors import FormatError
+from rcodec.learned import check_image_shape, inference, torch_threads
 from rcodec.media import Audio, Media
-from rcodec.torch_runtime import codec_inference
 
 from . import quant
 from .siren import Architecture, forward, grid_coords, width_for_budget
@@ -54,7 +54,7 @@ def _synthesise(kind: str, shape: tuple[int, ...], arch: Architecture, params: l
 
     coords = torch.from_numpy(np.ascontiguousarray(_coords(kind, shape, arch, segment)))
     weights = [torch.from_numpy(p) for p in params]
-    with codec_inference():
+    with inference():
         chunks = [forward(arch, weights, coords[:, i : i + 65536]) for i in range(0, coords.shape[1], 65536)]
         out = torch.cat(chunks, dim=1).numpy()
     if kind == "image":
@@ -88,8 +88,6 @@ class InrCodec(Codec):
     }
 
     def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
-        import torch
-
         kind, shape = media.kind, media.shape
         target, points, peak = self._target(media)
         bits, segment = params["bits"], params["segment"]
@@ -116,13 +114,9 @@ class InrCodec(Codec):
             target = target.reshape(1, -1, out_dim)
         from .fit import fit
 
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)  # the fit is small; a second thread mostly contends with other work
-        try:
+        with torch_threads(1):  # the fit is small; a second thread mostly contends with other work
             fitted = fit(arch, np.asarray(_coords(kind, shape, arch, segment)), target, params["steps"],
                          params["time_budget"], params["batch"], params["lr"], params["seed"], peak, f"inr {kind}")
-        finally:
-            torch.set_num_threads(before)
         ks, ints = quant.quantize(fitted, bits)
         quant.write(sink, ks, ints, bits)
         recon = _synthesise(kind, shape, arch, quant.dequantize(ks, ints), segment)
@@ -152,13 +146,8 @@ class InrCodec(Codec):
     @staticmethod
     def _check_shape(kind: str, shape: tuple[int, ...]) -> None:
         if kind == "image":
-            ok = len(shape) in (2, 3) and (len(shape) == 2 or shape[2] in (1, 3)) and 0 not in shape \
-                and shape[0] * shape[1] <= MAX_PIXELS
-        elif kind == "audio":
-            ok = len(shape) == 2 and 0 < shape[0] <= MAX_FRAMES and 1 <= shape[1] <= 8
-        else:
-            ok = False
-        if not ok:
+            check_image_shape(shape, "inr", MAX_PIXELS, channels=(1, 3))
+        elif kind != "audio" or not (len(shape) == 2 and 0 < shape[0] <= MAX_FRAMES and 1 <= shape[1] <= 8):
             raise MediaError(f"inr cannot handle {kind} of shape {shape}")
 
     def _target(self, media: Media) -> tuple[np.ndarray, int, float]:

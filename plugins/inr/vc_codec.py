@@ -14,24 +14,32 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
-from functools import cache, partial
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError, limits
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError
 from rcodec.errors import FormatError
+from rcodec.learned import (
+    Weights,
+    WeightsFile,
+    check_image_shape,
+    inference,
+    load_model,
+    rgb_image,
+    side_thread,
+    to_gray,
+    torch_threads,
+)
 from rcodec.media import Audio, Media
-from rcodec.torch_runtime import codec_inference, side_thread
-from rcodec.weights import check_file_weights, shipped_weights
+from rcodec.weights import check_file_weights
 
 from . import vc_audio, vc_prior
 from .codec import AUDIO_KBPS, IMAGE_BPP, MAX_FRAMES
 from .vc_export import AUDIO_WEIGHTS_NAME, WEIGHTS_DIR, WEIGHTS_NAME
 from .vc_model import VcConfig, coords, forward, from_patches, from_segments, to_patches, to_segments
 
-MAX_PIXELS = limits.MAX_LEARNED_PIXELS
 CHUNK = 32  # patches per synthesis pass: fixed, so every decoder sums in the same order
 
 
@@ -47,51 +55,34 @@ class Prepared:
     sha256: bytes
 
 
-@cache
+IMAGE_WEIGHTS = Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train inr --export`")
+AUDIO_WEIGHTS = Weights(WEIGHTS_DIR, AUDIO_WEIGHTS_NAME, "train them with `rcodec train inr --modality audio --export`")
+
+
 def _load(weights: str | None, kind: str = "image") -> Prepared:
     """The base network for `kind` ("image" or "audio"): the shipped one, or the export at `weights`."""
+    prep = load_model((AUDIO_WEIGHTS if kind == "audio" else IMAGE_WEIGHTS).for_encoding(weights), _build)
+    if (prep.cfg.dims == 1) != (kind == "audio"):
+        raise WeightsError(f"{weights}: these inr-vc weights are for {'audio' if prep.cfg.dims == 1 else 'images'}, "
+                           f"not {kind}")
+    return prep
+
+
+def _build(weights: WeightsFile) -> Prepared:
     import torch
 
-    from rcodec.weights import sha256_file
-
-    if weights is not None:
-        path, sha = Path(weights), sha256_file(weights)
-    elif kind == "audio":
-        path, sha = shipped_weights(WEIGHTS_DIR, AUDIO_WEIGHTS_NAME,
-                                    "train them with `rcodec train inr --modality audio --export`")
-    else:
-        path, sha = shipped_weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train inr --export`")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(weights.path, map_location="cpu", weights_only=True)
         cfg = VcConfig.from_dict(payload["config"])
         grid = payload["grid"].numpy().astype(np.float64)
         freqs = payload["freqs"].numpy()
         if grid.shape != (vc_prior.GRID,) or freqs.shape != (vc_prior.GRID, cfg.latent, vc_prior.SYMBOLS):
             raise ValueError("prior tables of the wrong shape")
-        prep = Prepared(cfg, dict(payload["params"]), payload["log_lr"], int(payload["inner_steps"]),
-                        float(payload["refine_lr"]), grid, vc_prior.tables(freqs), bytes.fromhex(sha))
+        return Prepared(cfg, dict(payload["params"]), payload["log_lr"], int(payload["inner_steps"]),
+                        float(payload["refine_lr"]), grid, vc_prior.tables(freqs), weights.digest)
     except (KeyError, RuntimeError, TypeError, ValueError, OSError, EOFError, AttributeError,
             pickle.UnpicklingError) as exc:
-        raise WeightsError(f"{path}: not an inr-vc weights file ({str(exc).splitlines()[0][:200]})") from None
-    if (cfg.dims == 1) != (kind == "audio"):
-        raise WeightsError(f"{path}: these inr-vc weights are for {'audio' if cfg.dims == 1 else 'images'}, "
-                           f"not {kind}")
-    return prep
-
-
-def _check_shape(shape: tuple[int, ...]) -> None:
-    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)) or 0 in shape \
-            or shape[0] * shape[1] > MAX_PIXELS:
-        raise MediaError(f"inr-vc takes RGB or grayscale images of 1 to {MAX_PIXELS} pixels, not shape {shape}")
-
-
-def _rgb(media: Media) -> np.ndarray:
-    if media.kind != "image":
-        raise MediaError(f"inr-vc takes images, not {media.kind}")
-    _check_shape(tuple(media.shape))
-    image = media.data
-    return image if image.ndim == 3 and image.shape[2] == 3 else \
-        np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
+        raise WeightsError(f"{weights.path}: not an inr-vc weights file ({str(exc).splitlines()[0][:200]})") from None
 
 
 def synthesise_values(prep: Prepared, q: np.ndarray, patch_steps: np.ndarray) -> np.ndarray:
@@ -114,7 +105,7 @@ def synthesise_values(prep: Prepared, q: np.ndarray, patch_steps: np.ndarray) ->
 
     starts = list(range(0, z.shape[0], CHUNK))
     half = len(starts) // 2
-    with codec_inference():
+    with inference():
         later = side_thread().submit(run, starts[half:]) if half else None
         first = run(starts[:half] if later else starts)
         return torch.cat(first + (later.result() if later else [])).numpy()
@@ -128,7 +119,7 @@ def synthesise(prep: Prepared, q: np.ndarray, step_index: int, shape: tuple[int,
     values = synthesise_values(prep, q, np.full(len(q), step_index))
     pixels = from_patches(values, grid, height, width, cfg.patch)
     if len(shape) == 2 or shape[2] == 1:  # grey input was fitted as three equal channels
-        pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8).reshape(shape)
+        pixels = to_gray(pixels).reshape(shape)
     return pixels
 
 
@@ -188,7 +179,7 @@ class InrVcCodec(Codec):
                 - vc_audio.gain_bits(gains)
             patch_steps = partial(vc_audio.segment_steps, ks=gains)  # the file's step -> every segment's
         else:
-            image = _rgb(media)
+            image, _ = rgb_image(media, self.id)
             target, _ = to_patches(image, cfg.patch)
             budget = (params.get("bpp") or IMAGE_BPP[params["quality"] - 1]) * image.shape[0] * image.shape[1]
             patch_steps = partial(np.full, len(target))  # one step for every patch
@@ -220,9 +211,7 @@ class InrVcCodec(Codec):
 
         from .vc_fit import fit_latents
 
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)  # the fit is small; a second thread mostly contends with other work
-        try:
+        with torch_threads(1):  # the fit is small; a second thread mostly contends with other work
             with tqdm(desc=f"inr-vc {kind} fit", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
                 def progress(step: int, mse: float) -> None:
                     bar.update(1)
@@ -233,8 +222,6 @@ class InrVcCodec(Codec):
                                    prep.log_lr.float().exp(), prep.inner_steps,
                                    refine if refine is not None else 10_000, time_budget, lr=prep.refine_lr,
                                    progress=progress).numpy()
-        finally:
-            torch.set_num_threads(before)
 
     @staticmethod
     def _finest_within(prep: Prepared, z: np.ndarray, budget_bits: float, patch_steps) -> int:
@@ -271,7 +258,7 @@ class InrVcCodec(Codec):
             steps = vc_audio.segment_steps(step_index, gains)
             q = source.read(prep.tables, vc_prior.table_indexes(steps, n, latent)).reshape(n, latent)
             return Media("audio", Audio(synthesise_audio(prep, q, steps, gains, shape), header.sample_rate))
-        _check_shape(shape)
+        check_image_shape(shape, self.id, channels=(1, 3))
         height, width = shape[:2]
         n = -(-height // patch) * -(-width // patch)
         q = source.read(prep.tables, vc_prior.table_indexes(step_index, n, latent)).reshape(n, latent)

@@ -2,53 +2,43 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from rcodec import Codec, EncodeResult, MediaError, WeightsError
+from rcodec.learned import Weights, WeightsFile
+from rcodec.learned import load_model as load_model_cached
 from rcodec.media import Media
 
 from .mnist import SHAPE
-from .weights import WEIGHTS_DIR, WEIGHTS_NAME, verified_path
+from .weights import WEIGHTS_DIR, WEIGHTS_NAME
 
 PRECISION = 16
-_MODELS: dict[tuple, tuple] = {}
+WEIGHTS = Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train it with `rcodec train pc`")
 
 
-def _file_key(path: Path | None) -> tuple | None:
-    try:
-        stat = (path or WEIGHTS_DIR / WEIGHTS_NAME).stat()
-    except OSError:
-        return None
-    return (path, stat.st_size, stat.st_mtime_ns)
+def load_model():
+    """The shipped (sha256-verified) HCLT as a `CodingModel`, and its sha256 (hex); built once per process.
+
+    The file is hashed once per process (and again if it is replaced), not per image: hashing 30 MB would cost
+    more than coding a digit."""
+    weights = WEIGHTS.current()
+    return load_model_cached(weights, _build), weights.sha256
 
 
-def load_model(path: Path | None = None):
-    """The shipped (sha256-verified) HCLT as a `CodingModel`, and the sha256; cached per process.
+def _build(weights: WeightsFile):
+    import torch
 
-    The file is hashed once per process (and again if its size or modification time changes), not per image:
-    hashing 30 MB would cost more than coding a digit."""
-    key = _file_key(path)
-    cached = _MODELS.get(key) if key else None
-    if cached is None:
-        path, sha = verified_path(path)
-        import torch
+    from rcodec.entropy.pc.conditionals import CodingModel
 
-        from rcodec.entropy.pc.conditionals import CodingModel
+    from .training import READABLE_FORMATS
 
-        from .training import READABLE_FORMATS
-
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("format") not in READABLE_FORMATS:
-            raise WeightsError(f"{path}: not a pc-mnist HCLT export (format {state.get('format')!r})")
-        model = CodingModel.from_state(state)
-        if model.size != SHAPE[0] * SHAPE[1] or model.categories != 256:
-            raise WeightsError(f"{path}: the circuit has {model.size} variables x {model.categories} values")
-        cached = (model, sha)
-        if key:
-            _MODELS[key] = cached
-    return cached
+    state = torch.load(weights.path, map_location="cpu", weights_only=True)
+    if state.get("format") not in READABLE_FORMATS:
+        raise WeightsError(f"{weights.path}: not a pc-mnist HCLT export (format {state.get('format')!r})")
+    model = CodingModel.from_state(state)
+    if model.size != SHAPE[0] * SHAPE[1] or model.categories != 256:
+        raise WeightsError(f"{weights.path}: the circuit has {model.size} variables x {model.categories} values")
+    return model
 
 
 def tables_for(pmfs: np.ndarray):

@@ -5,20 +5,28 @@ ladder; lost indices can be simulated and are restored by the context model."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, limits
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option
+from rcodec.learned import (
+    MAX_PIXELS,
+    Weights,
+    WeightsFile,
+    check_image_shape,
+    grid,
+    inference,
+    load_model,
+    rgb_image,
+    to_gray,
+)
 from rcodec.media import Media
-from rcodec.torch_runtime import codec_inference
-from rcodec.weights import check_file_weights, retired_weights, shipped_weights
+from rcodec.weights import check_file_weights
 
 from .export import LADDER, TILE, WEIGHTS_DIR, WEIGHTS_NAME
 
-MAX_PIXELS = limits.MAX_LEARNED_PIXELS
 SCALES = (0.25, 4.0)  # allowed range of the `scale` option
 PRIORS = ("context", "categorical", "uniform")
 
@@ -39,30 +47,28 @@ class Prepared:
         return self.decode_books.get(k, self.books[k])
 
 
-@cache
-def _load(weights: str | None, retired_sha256: str | None = None) -> Prepared:
+WEIGHTS = Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train vqgan` or pass --weights PATH")
+
+
+def _load(weights: str | None = None) -> Prepared:
+    """The model of a user's checkpoint, or of the shipped weights (built once per sha256)."""
+    return load_model(WEIGHTS.for_encoding(weights), _build)
+
+
+def _build(weights: WeightsFile) -> Prepared:
+    """Model, ladder, priors and context models of a weights file: an export, or a user's taming checkpoint."""
     import torch
 
-    prep = _load_weights(weights, retired_sha256)
+    if weights.user:
+        from .taming import load_taming_checkpoint
+
+        prep = load_taming_checkpoint(weights.path)
+    else:
+        prep = load_prepared(weights.path, weights.sha256)
     # channels-last convolutions are about a quarter faster on a CPU; encoder and decoder both use them, so the
     # output hash the encoder records is what decoders compute
     prep.model.to(memory_format=torch.channels_last)
     return prep
-
-
-def _load_weights(weights: str | None, retired_sha256: str | None = None) -> Prepared:
-    """A user's taming checkpoint, the shipped weights, or retired shipped weights with this sha256."""
-    if weights is not None:
-        from .taming import load_taming_checkpoint
-
-        return load_taming_checkpoint(Path(weights))
-    if retired_sha256 is not None:
-        path = retired_weights(WEIGHTS_DIR, WEIGHTS_NAME, retired_sha256)
-        if path is None:
-            raise MediaError(f"no retired {WEIGHTS_NAME} with sha256 {retired_sha256[:16]}...")
-        return load_prepared(path, retired_sha256)
-    return load_prepared(*shipped_weights(WEIGHTS_DIR, WEIGHTS_NAME,
-                                          "train them with `rcodec train vqgan` or pass --weights PATH"))
 
 
 def load_prepared(path: Path, sha256_hex: str) -> Prepared:
@@ -80,16 +86,6 @@ def load_prepared(path: Path, sha256_hex: str) -> Prepared:
     context = {int(k): IntegerContext.from_state(v) for k, v in payload.get("context", {}).items()}
     decode_books = {int(k): v.float() for k, v in payload.get("decode_books", {}).items()}
     return Prepared(model, books, freqs, bytes.fromhex(sha256_hex), context, decode_books)
-
-
-def _decode_model(weights: str | None, file_sha256: bytes | None) -> Prepared:
-    """The weights a file was compressed with: the user's checkpoint, the shipped weights, or retired ones (a file
-    written before the shipped weights were last replaced)."""
-    prep = _load(weights)
-    if weights is None and file_sha256 is not None and file_sha256 != prep.sha256 \
-            and retired_weights(WEIGHTS_DIR, WEIGHTS_NAME, file_sha256.hex()) is not None:
-        return _load(None, file_sha256.hex())
-    return prep
 
 
 def _tables(prep: Prepared, k: int, prior: str):
@@ -158,7 +154,8 @@ def _scale(value: Any) -> float:
 
 def _grid(height: int, width: int, factor: int) -> tuple[int, int]:
     """Index grid of an image: ceil(size / factor), at least 2 (group norm needs more than one value per group)."""
-    return max(2, -(-height // factor)), max(2, -(-width // factor))
+    rows, cols = grid(height, width, factor)
+    return max(2, rows), max(2, cols)
 
 
 class VqganCodec(Codec):
@@ -199,16 +196,11 @@ class VqganCodec(Codec):
         import torch
         import torch.nn.functional as F
 
-        image = media.data
-        gray = image.ndim == 2
-        if gray:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        if image.shape[2] != 3:
-            raise MediaError("vqgan takes RGB or grayscale images (no alpha)")
+        image, gray = rgb_image(media, self.id)
         scale = _scale(params.get("scale"))
         original = image.shape[:2]
         height, width = scaled_size(*original, scale)
-        if max(image.shape[0] * image.shape[1], height * width) > MAX_PIXELS:
+        if height * width > MAX_PIXELS:
             raise MediaError(f"images over {MAX_PIXELS} pixels (after scaling) are not supported")
         prep = _load(params.get("weights"))
         k = self._rung(prep, params)
@@ -218,7 +210,7 @@ class VqganCodec(Codec):
         grid = _grid(height, width, f)
         # pad to the grid (replicating the edge), crop back after synthesis
         x = F.pad(x, (0, grid[1] * f - width, 0, grid[0] * f - height), mode="replicate")
-        with codec_inference():
+        with inference():
             from .model import encode_tiled
 
             z = encode_tiled(prep.model, x.contiguous(memory_format=torch.channels_last), prep.tile)
@@ -254,15 +246,13 @@ class VqganCodec(Codec):
     def decode(self, source, header, options) -> Media:
         import torch
 
-        prep = _decode_model(options.get("weights"), header.weights_sha256)
+        prep = load_model(WEIGHTS.for_decoding(options.get("weights"), header.weights_sha256), _build)
         check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         k, prior = header.params.get("codebook"), header.params.get("prior")
         if k not in prep.books or prior not in PRIORS or (prior == "context" and k not in prep.context):
             raise MediaError(f"invalid codebook {k!r} or prior {prior!r} in the header")
         shape = header.shape
-        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or 0 in shape \
-                or shape[0] * shape[1] > MAX_PIXELS:
-            raise MediaError(f"vqgan cannot produce an image of shape {shape}")
+        check_image_shape(shape, self.id)
         original = tuple(shape[:2])
         height, width = scaled_size(*original, _scale(header.params.get("scale")))
         if height * width > MAX_PIXELS:
@@ -285,7 +275,7 @@ class VqganCodec(Codec):
                 raise MediaError("decoded index out of range")
         idx = torch.from_numpy(values.astype(np.int64)).view(grid)
         mask = lost_mask(grid, fraction, int(options.get("lost_seed") or 0)) if fraction > 0 else None
-        with codec_inference():
+        with inference():
             return self._synthesise(prep, idx, k, (height, width), original, len(shape) == 2, mask,
                                     options.get("restorer") == "neighbours")
 
@@ -309,6 +299,4 @@ class VqganCodec(Codec):
         x_hat = decode_tiled(prep.model, zq, prep.tile)[0, :, :size[0], :size[1]]
         pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
         pixels = resample(np.ascontiguousarray(pixels), original)
-        if gray:
-            pixels = np.round(pixels.astype(np.float32).mean(axis=2)).astype(np.uint8)
-        return Media("image", np.ascontiguousarray(pixels))
+        return Media("image", np.ascontiguousarray(to_gray(pixels) if gray else pixels))
