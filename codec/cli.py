@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .cli_options import CodecOptionsCommand, codec_help, declared_values, option_rows
 from .errors import RcodecError
 
 SUFFIX = ".rcz"
@@ -88,17 +89,17 @@ def cli() -> None:
       rcodec compress -q 4 --codec hyperprior photo.png
       rcodec decompress photo.png.rcz           # writes photo.png
       cat photo.png | rcodec compress -c - > photo.rcz
-      rcodec info photo.png.rcz; rcodec codecs
+      rcodec info photo.png.rcz; rcodec codecs; rcodec codecs hyperprior  # a codec's options
     """
 
 
-@cli.command()
+@cli.command(cls=CodecOptionsCommand)
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only); '-' for stdout.")
 @click.option("--codec", "codec_id", default=None, help="Codec id (see `rcodec codecs`); default: lossless.")
 @click.option("-q", "--quality", type=int, default=None, help="Rate point of a lossy codec (higher: better, larger).")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter; repeatable.")
-@click.option("--target-psnr", type=float, default=None, help="Quality target in dB, for codecs that take one.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Codec parameter; repeatable (`rcodec codecs ID` lists a codec's parameters).")
 @click.option("--coder", default=None, help="Entropy coder backend (rans, ans, range); default: the fastest one.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Use this checkpoint instead of the codec's shipped weights (e.g. a CompressAI zoo file).")
@@ -106,8 +107,8 @@ def cli() -> None:
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output; keep the input.")
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the input after successful compression.")
 @click.option("-k", "--keep", is_flag=True, help="Keep the input (the default; accepted as gzip and zstd do).")
-def compress(inputs, output, codec_id, quality, params, target_psnr, coder, weights, force, to_stdout,
-             remove_source, keep) -> None:
+def compress(inputs, output, codec_id, quality, params, coder, weights, force, to_stdout, remove_source, keep,
+             **codec_flags) -> None:
     """Compress image or audio files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
     from . import media as media_mod
     from .fileio import check_output
@@ -120,8 +121,7 @@ def compress(inputs, output, codec_id, quality, params, target_psnr, coder, weig
     codec_params = _parse_params(params)
     if quality is not None:
         codec_params["quality"] = quality
-    if target_psnr is not None:
-        codec_params["target_psnr"] = target_psnr
+    codec_params.update(declared_values(codec_flags))
     if weights is not None:
         codec_params["weights"] = weights
 
@@ -156,7 +156,7 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
     return Path(default(name))
 
 
-@cli.command()
+@cli.command(cls=CodecOptionsCommand, decoding=True)
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only); '-' for stdout.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output.")
@@ -164,12 +164,10 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the .rcz input after successful decompression.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The checkpoint the file was compressed with, if it was not the codec's shipped weights.")
-@click.option("--core-only", is_flag=True,
-              help="Progressive codecs (hyperprior-iscs): decode only the Core channel group, a preview from a "
-                   "fraction of the bytes. Codecs without a core layer refuse it.")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Decode option; repeatable.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Decode option; repeatable (`rcodec codecs ID` lists a codec's decode options).")
 @click.option("-k", "--keep", is_flag=True, help="Keep the input (the default; accepted as gzip and zstd do).")
-def decompress(inputs, output, force, to_stdout, remove_source, weights, core_only, params, keep) -> None:
+def decompress(inputs, output, force, to_stdout, remove_source, weights, params, keep, **codec_flags) -> None:
     """Decompress .rcz files, restoring the original format where that is exact (x.png.rcz -> x.png; a JPEG's
     pixels come back as x.png, an animation as APNG)."""
     from . import container
@@ -181,11 +179,7 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, core_on
         raise click.UsageError("-o takes a single input")
     if keep and remove_source:
         raise click.UsageError("--keep and --rm contradict each other")
-    options = _parse_params(params) | ({"weights": weights} if weights else {})
-    if core_only:
-        if remove_source:
-            raise click.UsageError("--rm with --core-only would delete the only full-quality copy")
-        options["core_only"] = True
+    options = _parse_params(params) | ({"weights": weights} if weights else {}) | declared_values(codec_flags)
 
     def default_name(name: str) -> str:
         if not name.endswith(SUFFIX):
@@ -210,7 +204,10 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, core_on
             check_output(target, source, force)
             if output is not None and target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES:
                 suffix = target.suffix  # asked for by name; any other name gets the default format
-        media, _ = decode_container(parsed, **options)
+        media, report = decode_container(parsed, **options)
+        if remove_source and report.partial:
+            raise RcodecError(f"{name}: --rm with a partial decode ({', '.join(sorted(options))}) would delete the "
+                              "only full-quality copy")
         file_bytes, written, exact = to_file(media, suffix)
         if target is not None and output is None and not _same_format(written, target.suffix):
             target = target.with_suffix(written)  # the original format turned out not to hold it exactly
@@ -275,12 +272,23 @@ def test(inputs, weights) -> None:
 
 
 @cli.command()
+@click.argument("codec_id", required=False, metavar="[ID]")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def codecs(as_json) -> None:
-    """List the available codecs and entropy coders."""
+def codecs(codec_id, as_json) -> None:
+    """List the available codecs and entropy coders; with ID, that codec's options and decode options."""
     from .registry import get_registry
 
     registry = get_registry()
+    if codec_id is not None:
+        cls = type(registry.codec(codec_id))
+        if as_json:
+            click.echo(json.dumps({"id": cls.id, "version": cls.version, "media": list(cls.media),
+                                   "lossless": cls.lossless, "description": cls.description,
+                                   "options": option_rows(cls.options),
+                                   "decode_options": option_rows(cls.decode_options)}, indent=2))
+        else:
+            click.echo(codec_help(codec_id))
+        return
     rows = [{"id": cid, "version": cls.version, "media": list(cls.media), "lossless": cls.lossless,
              "plugin": plugin, "description": cls.description, "options": sorted(cls.options)}
             for cid, (cls, plugin) in sorted(registry.codec_classes().items())]

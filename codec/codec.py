@@ -19,12 +19,35 @@ if TYPE_CHECKING:
 
 @dataclass
 class Option:
-    """A codec parameter a user can set (`-q`, `--param name=value`, or keyword to `rcodec.encode`)."""
+    """A codec parameter a user can set: `-p name=value` on the command line (or `flag`, where the codec declares
+    one), a keyword to `rcodec.encode` / `rcodec.decode`. `rcodec codecs ID` lists a codec's options, and the
+    command line builds its flags from them: the core names no codec's parameter.
+
+    `choices` or `range` (inclusive bounds) restrict the value; `name` is filled in from the key of the codec's
+    `options` or `decode_options` dict."""
 
     type: type
     default: Any
     help: str
     choices: tuple | None = None
+    range: tuple[float, float] | None = None
+    flag: str | None = None  # a command-line flag for this option, e.g. "--target-psnr" (a bool: an on-switch)
+    name: str = ""
+
+    def check(self, codec: str, value: Any) -> Any:
+        """`value` converted to the option's type and checked against its choices or range."""
+        if isinstance(value, bool) and self.type is not bool:
+            raise UnsupportedError(f"{codec}: {self.name} must be {self.type.__name__}, got {value!r}")
+        try:
+            value = _parse_bool(value) if self.type is bool else self.type(value)
+        except (TypeError, ValueError):
+            raise UnsupportedError(f"{codec}: {self.name} must be {self.type.__name__}, got {value!r}") from None
+        if self.choices is not None and value not in self.choices:
+            raise UnsupportedError(f"{codec}: {self.name} must be one of {list(self.choices)}, got {value!r}")
+        if self.range is not None and not self.range[0] <= value <= self.range[1]:
+            raise UnsupportedError(f"{codec}: {self.name} must be between {self.range[0]:g} and "
+                                   f"{self.range[1]:g}, got {value!r}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -87,6 +110,12 @@ class Codec:
     header_params: ClassVar[dict[str, HeaderParam] | None] = None
     image_dtypes: ClassVar[tuple[str, ...]] = ("uint8",)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for table in (cls.options, cls.decode_options):
+            for name, option in table.items():
+                option.name = option.name or name
+
     def supports_version(self, version: int) -> bool:
         return version == self.version
 
@@ -101,16 +130,7 @@ class Codec:
         out = {}
         for name, opt in options.items():
             value = params.get(name, opt.default)
-            if value is not None:
-                if isinstance(value, bool) and opt.type is not bool:
-                    raise UnsupportedError(f"{self.id}: {name} must be {opt.type.__name__}, got {value!r}")
-                try:
-                    value = _parse_bool(value) if opt.type is bool else opt.type(value)
-                except (TypeError, ValueError):
-                    raise UnsupportedError(f"{self.id}: {name} must be {opt.type.__name__}, got {value!r}") from None
-                if opt.choices is not None and value not in opt.choices:
-                    raise UnsupportedError(f"{self.id}: {name} must be one of {list(opt.choices)}, got {value!r}")
-            out[name] = value
+            out[name] = None if value is None else opt.check(self.id, value)
         return out
 
     def check_header_params(self, params: dict[str, ParamValue]) -> None:

@@ -23,6 +23,7 @@ class DecodeReport:
     output_hash_matches: bool | None
     lossless: bool
     header_bound: bool = True  # format 1.1: the hashes cover the header, so a mismatch cannot be an edited header
+    partial: bool = False  # a partial decode (e.g. a progressive codec's preview): not the encoder's output
 
 
 def prepare(media: Media, codec: str | None = None, coder: str | None = None, name: str = "input",
@@ -128,7 +129,7 @@ def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]
         matches = c.expected_output(container.digest(media.canonical_bytes())) == c.output_hash
         if not matches and codec_obj.lossless:
             raise ChecksumError("decoded output differs from the original (checksum mismatch)")
-    return media, DecodeReport(c.output_hash is not None, matches, codec_obj.lossless, c.bound)
+    return media, DecodeReport(c.output_hash is not None, matches, codec_obj.lossless, c.bound, partial)
 
 
 def decode_bytes(data: bytes, **options: Any) -> tuple[Media, DecodeReport]:

@@ -138,7 +138,8 @@ class _AdaptiveBase(Codec):
     options = {
         "quality": Option(int, 4, "target PSNR 1..7 = " + ", ".join(f"{t:g}" for t in TARGETS) + " dB",
                           tuple(range(1, len(TARGETS) + 1))),
-        "target_psnr": Option(float, None, "target PSNR in dB (overrides quality)"),
+        "target_psnr": Option(float, None, "target PSNR in dB (overrides quality)", range=(MIN_TARGET, MAX_TARGET),
+                              flag="--target-psnr"),
         "allocation": Option(str, "tile", "what must reach the target: every 'tile', or the 'image' as a whole with "
                              "the fewest bits (rate-distortion allocation across tiles); 'slope': no target, every "
                              "tile trades error for bits at the rate set by `slope`", ("tile", "image", "slope")),

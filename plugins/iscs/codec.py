@@ -117,7 +117,8 @@ class HyperpriorIscsCodec(Codec):
     }
     decode_options = {
         "weights": Option(str, None, "the checkpoint the file was compressed with"),
-        "core_only": Option(bool, False, "decode the Core channel group only: a preview from fewer bytes"),
+        "core_only": Option(bool, False, "decode the Core channel group only: a preview from fewer bytes",
+                            flag="--core-only"),
     }
 
     def partial(self, options: dict[str, Any]) -> bool:
