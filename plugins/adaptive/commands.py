@@ -13,8 +13,8 @@ def register_train(group) -> None:
     @group.command(name="adaptive")
     @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
                   help="Folder of training photos (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), default="plugins/adaptive/training_state/adaptive",
-                  show_default=True, help="Run folder (state.pt); an existing run resumes.")
+    @click.option("--out", type=click.Path(file_okay=False), required=True,
+                  help="Run folder (state.pt), outside the installed package; an existing run resumes.")
     @click.option("--steps", type=int, default=20_000, show_default=True, help="Total steps (resume continues).")
     @click.option("--batch", type=int, default=32, show_default=True)
     @click.option("--lr", type=float, default=1e-3, show_default=True)

@@ -15,9 +15,8 @@ def register_train(group) -> None:
                   help="Which base network: image patches or audio segments.")
     @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
                   help="Folder of training photos, or of WAV/FLAC/OGG clips for audio (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), default=None,
-                  help="Run folder (state.pt); an existing run resumes.  [default: "
-                       "plugins/inr/training_state/vc, or vc_audio for audio]")
+    @click.option("--out", type=click.Path(file_okay=False), required=True,
+                  help="Run folder (state.pt), outside the installed package; an existing run resumes.")
     @click.option("--steps", type=int, default=10_000, show_default=True, help="Total meta-steps (resume continues).")
     @click.option("--batch", type=int, default=16, show_default=True, help="Patches per meta-step.")
     @click.option("--lr", type=float, default=5e-4, show_default=True)
@@ -31,7 +30,6 @@ def register_train(group) -> None:
         from .vc_train import train
 
         log = lambda line: click.echo(line, err=True)  # noqa: E731
-        out = out or ("plugins/inr/training_state/" + ("vc_audio" if modality == "audio" else "vc"))
         ckpt = train(data, out, steps, batch=batch, lr=lr, inner_steps=inner_steps,
                      max_seconds=max_seconds, log=log, modality=modality)
         if export:

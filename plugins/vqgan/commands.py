@@ -13,8 +13,8 @@ def register_train(group) -> None:
     @group.command(name="vqgan")
     @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
                   help="Folder of training photos (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), default="plugins/vqgan/training_state/vqgan",
-                  show_default=True, help="Run folder (state.pt); an existing run resumes.")
+    @click.option("--out", type=click.Path(file_okay=False), required=True,
+                  help="Run folder (state.pt), outside the installed package; an existing run resumes.")
     @click.option("--steps", type=int, default=100_000, show_default=True, help="Total steps (resume continues).")
     @click.option("--batch", type=int, default=8, show_default=True)
     @click.option("--crop", type=int, default=64, show_default=True)
@@ -69,8 +69,8 @@ def register_train(group) -> None:
     @group.command(name="vqgan-decoder")
     @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
                   help="Folder of training photos (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), default="plugins/vqgan/training_state/vqgan-decoder",
-                  show_default=True, help="Run folder (state.pt); an existing run resumes.")
+    @click.option("--out", type=click.Path(file_okay=False), required=True,
+                  help="Run folder (state.pt), outside the installed package; an existing run resumes.")
     @click.option("--steps", type=int, default=20_000, show_default=True, help="Total steps (resume continues).")
     @click.option("--batch", type=int, default=2, show_default=True)
     @click.option("--crop", type=int, default=256, show_default=True,
