@@ -29,7 +29,7 @@ from .limits import MAX_LEARNED_PIXELS
 from .media import Media
 from .torch_runtime import codec_inference as inference
 from .torch_runtime import side_thread, torch_threads
-from .weights import sha256_file
+from .weights import locate_retired, sha256_file
 
 MAX_PIXELS = MAX_LEARNED_PIXELS  # the largest image a learned codec codes (rcodec.limits)
 
@@ -139,8 +139,8 @@ class Weights:
         except (OSError, ValueError) as exc:
             raise WeightsError(f"{path}: unreadable manifest ({exc})") from None
 
-    def _verified(self, file_name: str, expected: str) -> WeightsFile:
-        path = self.folder / file_name
+    def _verified(self, file_name: str, expected: str, retired: bool = False) -> WeightsFile:
+        path = locate_retired(self.folder, file_name, expected) if retired else self.folder / file_name
         if not path.exists():
             raise WeightsError(f"{path}: weights file not found; {self.train_hint}")
         actual = file_sha256(path)
@@ -159,7 +159,7 @@ class Weights:
         """The retired file that once shipped under this name with this sha256 (hex), verified; None if none."""
         for file_name, entry in self._manifest().items():
             if entry.get("retired") and entry.get("replaced_by_name") == self.name and entry.get("sha256") == sha256:
-                return self._verified(file_name, sha256)
+                return self._verified(file_name, sha256, retired=True)
         return None
 
     def for_encoding(self, user_path: str | os.PathLike | None = None) -> WeightsFile:

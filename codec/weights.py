@@ -51,6 +51,27 @@ def shipped_weights(folder: Path, name: str, missing_hint: str) -> tuple[Path, s
 # Retired weights: when a plugin ships new weights, files compressed with the previous ones must still decode.
 # The previous file is kept beside the new one as `<stem>-<sha256[:12]><suffix>` and listed in WEIGHTS.json with
 # `"retired": true` and the name it replaced; decoders look it up by the sha256 their file's header records.
+# The source tree keeps every retired file; the wheel carries none (docs/weights.md): an installed rcodec finds
+# them in the user's weights folder, and says which file to put there when one is missing.
+
+def user_weights_dir() -> Path:
+    """Where an installed rcodec looks for retired weights files: $XDG_DATA_HOME/rcodec/weights, by default
+    ~/.local/share/rcodec/weights."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "rcodec" / "weights"
+
+
+def locate_retired(folder: Path, file_name: str, sha256_hex: str) -> Path:
+    """The retired file `file_name`: beside the shipped weights, else in `user_weights_dir()`; WeightsError
+    naming the file to fetch when it is in neither."""
+    for path in (folder / file_name, user_weights_dir() / file_name):
+        if path.is_file():
+            return path
+    plugin = folder.parent.name
+    raise WeightsError(f"this file was compressed with retired {plugin} weights {file_name} (sha256 "
+                       f"{sha256_hex[:16]}...), which this installation does not carry: copy plugins/{plugin}/"
+                       f"weights/{file_name} from the rcodec source repository into {user_weights_dir()}")
+
 
 def retire(folder: Path, name: str) -> str | None:
     """Keep the currently shipped `folder/name` as a retired, decode-only file; returns its new name (None when
@@ -76,6 +97,7 @@ def retired_weights(folder: Path, name: str, sha256_hex: str) -> Path | None:
         return None
     for retired_name, entry in json.loads(manifest_path.read_text()).items():
         if entry.get("retired") and entry.get("replaced_by_name") == name and entry.get("sha256") == sha256_hex:
-            verify(folder / retired_name, sha256_hex)
-            return folder / retired_name
+            path = locate_retired(folder, retired_name, sha256_hex)
+            verify(path, sha256_hex)
+            return path
     return None

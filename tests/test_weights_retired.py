@@ -42,3 +42,23 @@ def test_damaged_retired_file_is_refused(tmp_path):
 
 def test_nothing_to_retire(tmp_path):
     assert retire(tmp_path, "model.pt") is None
+
+
+def test_retired_file_missing_from_the_install_is_found_in_the_user_folder(tmp_path, monkeypatch):
+    """The wheel carries no retired weights: an installed rcodec reads them from the user's weights folder."""
+    from rcodec.learned import Weights
+
+    folder = tmp_path / "myplugin" / "weights"
+    folder.mkdir(parents=True)
+    first = _ship(folder, "model.pt", b"first weights")
+    retired_name = retire(folder, "model.pt")
+    _ship(folder, "model.pt", b"second weights")
+    user = tmp_path / "data" / "rcodec" / "weights"
+    user.mkdir(parents=True)
+    (folder / retired_name).rename(user / retired_name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert retired_weights(folder, "model.pt", first) == user / retired_name
+    assert Weights(folder, "model.pt", "").for_decoding(None, bytes.fromhex(first)).path == user / retired_name
+    (user / retired_name).unlink()
+    with pytest.raises(WeightsError, match=f"copy plugins/myplugin/weights/{retired_name} from the rcodec source"):
+        retired_weights(folder, "model.pt", first)
