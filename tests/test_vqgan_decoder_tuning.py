@@ -14,6 +14,7 @@ import rcodec
 
 torch = pytest.importorskip("torch")
 
+from rcodec.learned import Weights  # noqa: E402
 from rcodec.plugins.vqgan import codec as vqgan_codec  # noqa: E402
 from rcodec.plugins.vqgan.decoder_tuning import TUNED_PREFIXES, export_tuned_decoder, tune_decoder  # noqa: E402
 from rcodec.plugins.vqgan.export import WEIGHTS_DIR, WEIGHTS_NAME  # noqa: E402
@@ -28,10 +29,8 @@ def weights_dir(tmp_path, monkeypatch):
         shutil.copy(WEIGHTS_DIR / name, folder / name)
     manifest = json.loads((folder / "WEIGHTS.json").read_text())
     (folder / "WEIGHTS.json").write_text(json.dumps({WEIGHTS_NAME: manifest[WEIGHTS_NAME]}))
-    monkeypatch.setattr(vqgan_codec, "WEIGHTS_DIR", folder)
-    vqgan_codec._load.cache_clear()
-    yield folder
-    vqgan_codec._load.cache_clear()
+    monkeypatch.setattr(vqgan_codec, "WEIGHTS", Weights(folder, WEIGHTS_NAME, "copy the shipped weights"))
+    return folder
 
 
 @pytest.fixture()
@@ -91,8 +90,7 @@ def test_files_from_before_an_export_decode_with_their_weights(weights_dir, phot
     old_pixels = rcodec.decode(old_file)
     run = tmp_path / "run"
     tune_decoder(str(photos), str(run), 2, batch=1, crop=176, lr=1e-2, weights_dir=weights_dir, log=lambda _: None)
-    export_tuned_decoder(run, "test", weights_dir)
-    vqgan_codec._load.cache_clear()
+    export_tuned_decoder(run, "test", weights_dir)  # same path, new file: models are cached by sha256, not path
     new_file = rcodec.encode(image, codec="vqgan", quality=2)
     assert np.array_equal(rcodec.decode(old_file), old_pixels)
     assert not np.array_equal(rcodec.decode(new_file), old_pixels)  # the tuned decoder draws other pixels

@@ -15,18 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError, limits
-from rcodec.learned import (
-    Weights,
-    WeightsFile,
-    check_image_shape,
-    grid,
-    inference,
-    load_model,
-    pad_to_multiple,
-    rgb_image,
-    to_gray,
-)
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError, learned, limits
 from rcodec.media import Media
 from rcodec.weights import check_file_weights
 
@@ -45,16 +34,16 @@ class Prepared:
     count_tables: Any  # CdfTables of count_freqs
 
 
-WEIGHTS = Weights.of_plugin(__file__, "adaptive.pt", "train them with `rcodec train adaptive --export`")
+WEIGHTS = learned.Weights.of_plugin(__file__, "adaptive.pt", "train them with `rcodec train adaptive --export`")
 WEIGHTS_DIR, WEIGHTS_NAME = WEIGHTS.folder, WEIGHTS.name
 
 
 def _load(weights: str | None = None) -> Prepared:
     """The tokenizer of a user's weights file, or of the shipped one (built once per sha256)."""
-    return load_model(WEIGHTS.for_encoding(weights), _build)
+    return learned.load_model(WEIGHTS.for_encoding(weights), _build)
 
 
-def _build(weights: WeightsFile) -> Prepared:
+def _build(weights: learned.WeightsFile) -> Prepared:
     import torch
 
     from rcodec.entropy import CdfTables
@@ -76,7 +65,7 @@ def _build(weights: WeightsFile) -> Prepared:
 
 
 def _grid(height: int, width: int, tile: int) -> tuple[int, int]:
-    return grid(height, width, tile)
+    return learned.grid(height, width, tile)
 
 
 def _tiles(image: np.ndarray, tile: int):
@@ -84,7 +73,7 @@ def _tiles(image: np.ndarray, tile: int):
     import torch
 
     gh, gw = _grid(*image.shape[:2], tile)
-    padded = pad_to_multiple(image, tile)
+    padded = learned.pad_to_multiple(image, tile)
     t = padded.reshape(gh, tile, gw, tile, 3).transpose(0, 2, 4, 1, 3).reshape(gh * gw, 3, tile, tile)
     return torch.from_numpy(np.ascontiguousarray(t)).float() / 255.0
 
@@ -215,7 +204,7 @@ class _AdaptiveBase(Codec):
     def encode(self, media: Media, params: dict[str, Any], sink) -> EncodeResult:
         import torch
 
-        image, gray = rgb_image(media, "the adaptive tokenizers")
+        image, gray = learned.rgb_image(media, "the adaptive tokenizers")
         prep = _load(params.get("weights"))
         cfg = prep.model.cfg
         fixed = params.get("fixed_tokens")
@@ -238,7 +227,7 @@ class _AdaptiveBase(Codec):
         height, width = image.shape[:2]
         x = _tiles(image, cfg.tile)
         choices, symbols, recons = [], [], []
-        with inference():
+        with learned.inference():
             image_choice = None
             if allocation == "slope":
                 image_choice = self._allocate_image(prep, x, None, height, width, slope)
@@ -266,7 +255,7 @@ class _AdaptiveBase(Codec):
         sink.write(values, token_tables, indexes)
         pixels = _untile(torch.cat(recons), height, width, cfg.tile)
         if gray:
-            pixels = to_gray(pixels)
+            pixels = learned.to_gray(pixels)
         record: dict[str, Any] = {"gray": gray, "tokens": int(np.asarray(cfg.ladder)[choice].sum())}
         if target is not None:
             record["target_psnr"] = target
@@ -281,10 +270,10 @@ class _AdaptiveBase(Codec):
     def decode(self, source, header, options) -> Media:
         import torch
 
-        prep = load_model(WEIGHTS.for_decoding(options.get("weights"), header.weights_sha256), _build)
+        prep = learned.load_model(WEIGHTS.for_decoding(options.get("weights"), header.weights_sha256), _build)
         check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         shape = header.shape
-        check_image_shape(shape, "the adaptive tokenizers")
+        learned.check_image_shape(shape, "the adaptive tokenizers")
         cfg = prep.model.cfg
         height, width = shape[:2]
         gh, gw = _grid(height, width, cfg.tile)
@@ -303,13 +292,13 @@ class _AdaptiveBase(Codec):
         tile_of = np.repeat(np.arange(n), counts)
         idx[tile_of, pos] = values.reshape(-1, c)
         out = []
-        with inference():
+        with learned.inference():
             q = prep.model.fsq.dequantize(torch.from_numpy(idx))
             k = torch.from_numpy(counts.astype(np.int64))
             for s in range(0, n, CHUNK):
                 out.append(prep.model.decode(q[s:s + CHUNK], k[s:s + CHUNK]))
             pixels = _untile(torch.cat(out), height, width, cfg.tile)
-        return Media("image", to_gray(pixels) if len(shape) == 2 else pixels)
+        return Media("image", learned.to_gray(pixels) if len(shape) == 2 else pixels)
 
 
 def _count_contexts(choice: np.ndarray, rungs: int) -> np.ndarray:

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import click
 
+from rcodec.train_options import recipe_options
+
 
 def register_train(group) -> None:
     @group.command(name="adaptive")
-    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-                  help="Folder of training photos (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), required=True,
-                  help="Run folder (state.pt), outside the installed package; an existing run resumes.")
-    @click.option("--steps", type=int, default=20_000, show_default=True, help="Total steps (resume continues).")
-    @click.option("--batch", type=int, default=32, show_default=True)
-    @click.option("--lr", type=float, default=1e-3, show_default=True)
+    @recipe_options(steps=20_000, batch=32, lr=1e-3)
     @click.option("--threads", type=int, default=1, show_default=True)
     @click.option("--max-seconds", type=float, default=0.0, help="Stop (and save) after this much wall time.")
     @click.option("--export/--no-export", default=False,

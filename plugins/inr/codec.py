@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, limits
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, learned, limits
 from rcodec.errors import FormatError
-from rcodec.learned import check_image_shape, inference, torch_threads
 from rcodec.media import Audio, Media
 
 from . import quant
@@ -25,6 +24,12 @@ MAX_FRAMES = limits.MAX_INR_FRAMES
 MAX_PIXELS = limits.MAX_INR_PIXELS
 
 MAX_WIDTH, MAX_DEPTH = 512, 16
+# The rate options of both inr codecs: a point on the ladders above, or a target of their own.
+RATE_OPTIONS = {
+    "quality": Option(int, 5, "rate point 1..8 (image bpp / audio kbit/s ladder)", tuple(range(1, 9))),
+    "bpp": Option(float, None, "image: target bits per pixel (overrides quality)"),
+    "kbps": Option(float, None, "audio: target kbit/s (overrides quality)"),
+}
 
 
 def _architecture(kind: str, shape: tuple[int, ...], width: int, depth: int, segment: int, omega: int) -> Architecture:
@@ -54,7 +59,7 @@ def _synthesise(kind: str, shape: tuple[int, ...], arch: Architecture, params: l
 
     coords = torch.from_numpy(np.ascontiguousarray(_coords(kind, shape, arch, segment)))
     weights = [torch.from_numpy(p) for p in params]
-    with inference():
+    with learned.inference():
         chunks = [forward(arch, weights, coords[:, i : i + 65536]) for i in range(0, coords.shape[1], 65536)]
         out = torch.cat(chunks, dim=1).numpy()
     if kind == "image":
@@ -74,9 +79,7 @@ class InrCodec(Codec):
                      (("width", 512), ("depth", 16), ("bits", 16), ("segment", 1 << 24), ("omega", 1 << 20))}
     description = "implicit neural representation (COIN-style SIREN fit, quantized + entropy-coded weights)"
     options = {
-        "quality": Option(int, 5, "rate point 1..8 (image bpp / audio kbit/s ladder)", tuple(range(1, 9))),
-        "bpp": Option(float, None, "image: target bits per pixel (overrides quality)"),
-        "kbps": Option(float, None, "audio: target kbit/s (overrides quality)"),
+        **RATE_OPTIONS,
         "steps": Option(int, 2000, "fitting steps"),
         "time_budget": Option(float, 60.0, "stop fitting after this many seconds"),
         "depth": Option(int, None, "hidden layers (default: 5 for images, 3 for audio)"),
@@ -114,7 +117,7 @@ class InrCodec(Codec):
             target = target.reshape(1, -1, out_dim)
         from .fit import fit
 
-        with torch_threads(1):  # the fit is small; a second thread mostly contends with other work
+        with learned.torch_threads(1):  # the fit is small; a second thread mostly contends with other work
             fitted = fit(arch, np.asarray(_coords(kind, shape, arch, segment)), target, params["steps"],
                          params["time_budget"], params["batch"], params["lr"], params["seed"], peak, f"inr {kind}")
         ks, ints = quant.quantize(fitted, bits)
@@ -146,7 +149,7 @@ class InrCodec(Codec):
     @staticmethod
     def _check_shape(kind: str, shape: tuple[int, ...]) -> None:
         if kind == "image":
-            check_image_shape(shape, "inr", MAX_PIXELS, channels=(1, 3))
+            learned.check_image_shape(shape, "inr", MAX_PIXELS, channels=(1, 3))
         elif kind != "audio" or not (len(shape) == 2 and 0 < shape[0] <= MAX_FRAMES and 1 <= shape[1] <= 8):
             raise MediaError(f"inr cannot handle {kind} of shape {shape}")
 

@@ -8,18 +8,16 @@ from pathlib import Path
 
 import click
 
+from rcodec.train_options import recipe_options
+
 
 def register_train(group) -> None:
     @group.command(name="inr")
     @click.option("--modality", type=click.Choice(["image", "audio"]), default="image", show_default=True,
                   help="Which base network: image patches or audio segments.")
-    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-                  help="Folder of training photos, or of WAV/FLAC/OGG clips for audio (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), required=True,
-                  help="Run folder (state.pt), outside the installed package; an existing run resumes.")
-    @click.option("--steps", type=int, default=10_000, show_default=True, help="Total meta-steps (resume continues).")
-    @click.option("--batch", type=int, default=16, show_default=True, help="Patches per meta-step.")
-    @click.option("--lr", type=float, default=5e-4, show_default=True)
+    @recipe_options(steps=10_000, batch=16, lr=5e-4, batch_help="Patches (or segments) per meta-step.",
+                    data_help="Folder of training photos, or of WAV/FLAC/OGG clips for audio (never the evaluation "
+                              "set).")
     @click.option("--inner-steps", type=int, default=3, show_default=True)
     @click.option("--max-seconds", type=float, default=0.0, help="Stop (and save) after this much wall time.")
     @click.option("--export/--no-export", default=False,

@@ -19,24 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, UnsupportedError, WeightsError, learned
 from rcodec.errors import FormatError
-from rcodec.learned import (
-    Weights,
-    WeightsFile,
-    check_image_shape,
-    inference,
-    load_model,
-    rgb_image,
-    side_thread,
-    to_gray,
-    torch_threads,
-)
 from rcodec.media import Audio, Media
 from rcodec.weights import check_file_weights
 
 from . import vc_audio, vc_prior
-from .codec import AUDIO_KBPS, IMAGE_BPP, MAX_FRAMES
+from .codec import AUDIO_KBPS, IMAGE_BPP, MAX_FRAMES, RATE_OPTIONS
 from .vc_export import AUDIO_WEIGHTS_NAME, WEIGHTS_DIR, WEIGHTS_NAME
 from .vc_model import VcConfig, coords, forward, from_patches, from_segments, to_patches, to_segments
 
@@ -55,20 +44,21 @@ class Prepared:
     sha256: bytes
 
 
-IMAGE_WEIGHTS = Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train inr --export`")
-AUDIO_WEIGHTS = Weights(WEIGHTS_DIR, AUDIO_WEIGHTS_NAME, "train them with `rcodec train inr --modality audio --export`")
+IMAGE_WEIGHTS = learned.Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train inr --export`")
+AUDIO_WEIGHTS = learned.Weights(WEIGHTS_DIR, AUDIO_WEIGHTS_NAME,
+                                "train them with `rcodec train inr --modality audio --export`")
 
 
 def _load(weights: str | None, kind: str = "image") -> Prepared:
     """The base network for `kind` ("image" or "audio"): the shipped one, or the export at `weights`."""
-    prep = load_model((AUDIO_WEIGHTS if kind == "audio" else IMAGE_WEIGHTS).for_encoding(weights), _build)
+    prep = learned.load_model((AUDIO_WEIGHTS if kind == "audio" else IMAGE_WEIGHTS).for_encoding(weights), _build)
     if (prep.cfg.dims == 1) != (kind == "audio"):
         raise WeightsError(f"{weights}: these inr-vc weights are for {'audio' if prep.cfg.dims == 1 else 'images'}, "
                            f"not {kind}")
     return prep
 
 
-def _build(weights: WeightsFile) -> Prepared:
+def _build(weights: learned.WeightsFile) -> Prepared:
     import torch
 
     try:
@@ -90,7 +80,7 @@ def synthesise_values(prep: Prepared, q: np.ndarray, patch_steps: np.ndarray) ->
     float64 in fixed chunks of patches.
 
     Every chunk is computed on one thread by the same kernels whatever the machine's thread count; the second
-    half of the chunks runs on `side_thread()` while this thread computes the first. Chunks are independent, so
+    half of the chunks runs on `learned.side_thread()` while this thread computes the first. Chunks are independent, so
     the output does not depend on which thread computed them."""
     import torch
 
@@ -105,8 +95,8 @@ def synthesise_values(prep: Prepared, q: np.ndarray, patch_steps: np.ndarray) ->
 
     starts = list(range(0, z.shape[0], CHUNK))
     half = len(starts) // 2
-    with inference():
-        later = side_thread().submit(run, starts[half:]) if half else None
+    with learned.inference():
+        later = learned.side_thread().submit(run, starts[half:]) if half else None
         first = run(starts[:half] if later else starts)
         return torch.cat(first + (later.result() if later else [])).numpy()
 
@@ -119,7 +109,7 @@ def synthesise(prep: Prepared, q: np.ndarray, step_index: int, shape: tuple[int,
     values = synthesise_values(prep, q, np.full(len(q), step_index))
     pixels = from_patches(values, grid, height, width, cfg.patch)
     if len(shape) == 2 or shape[2] == 1:  # grey input was fitted as three equal channels
-        pixels = to_gray(pixels).reshape(shape)
+        pixels = learned.to_gray(pixels).reshape(shape)
     return pixels
 
 
@@ -146,9 +136,7 @@ class InrVcCodec(Codec):
                      "latent": HeaderParam(int, 1, 1 << 16), "user_weights": HeaderParam(bool)}
     description = "shared meta-learned SIREN, per-patch latent modulations, quantized + learned factorized prior"
     options = {
-        "quality": Option(int, 5, "rate point 1..8 (the bpp / kbit/s ladders of `inr`)", tuple(range(1, 9))),
-        "bpp": Option(float, None, "image: target bits per pixel (overrides quality)"),
-        "kbps": Option(float, None, "audio: target kbit/s (overrides quality)"),
+        **RATE_OPTIONS,
         "step": Option(int, None, f"quantization step index 0..{vc_prior.GRID - 1} (overrides the rate target)"),
         "steps": Option(int, None, "Adam refinement steps after the inner loop (default: the shipped value)"),
         "time_budget": Option(float, 50.0, "stop refining after this many seconds (the encode takes about this long)"),
@@ -179,7 +167,7 @@ class InrVcCodec(Codec):
                 - vc_audio.gain_bits(gains)
             patch_steps = partial(vc_audio.segment_steps, ks=gains)  # the file's step -> every segment's
         else:
-            image, _ = rgb_image(media, self.id)
+            image, _ = learned.rgb_image(media, self.id)
             target, _ = to_patches(image, cfg.patch)
             budget = (params.get("bpp") or IMAGE_BPP[params["quality"] - 1]) * image.shape[0] * image.shape[1]
             patch_steps = partial(np.full, len(target))  # one step for every patch
@@ -211,7 +199,7 @@ class InrVcCodec(Codec):
 
         from .vc_fit import fit_latents
 
-        with torch_threads(1):  # the fit is small; a second thread mostly contends with other work
+        with learned.torch_threads(1):  # the fit is small; a second thread mostly contends with other work
             with tqdm(desc=f"inr-vc {kind} fit", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
                 def progress(step: int, mse: float) -> None:
                     bar.update(1)
@@ -258,7 +246,7 @@ class InrVcCodec(Codec):
             steps = vc_audio.segment_steps(step_index, gains)
             q = source.read(prep.tables, vc_prior.table_indexes(steps, n, latent)).reshape(n, latent)
             return Media("audio", Audio(synthesise_audio(prep, q, steps, gains, shape), header.sample_rate))
-        check_image_shape(shape, self.id, channels=(1, 3))
+        learned.check_image_shape(shape, self.id, channels=(1, 3))
         height, width = shape[:2]
         n = -(-height // patch) * -(-width // patch)
         q = source.read(prep.tables, vc_prior.table_indexes(step_index, n, latent)).reshape(n, latent)

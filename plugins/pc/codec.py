@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, MediaError, WeightsError
-from rcodec.learned import Weights, WeightsFile
-from rcodec.learned import load_model as load_model_cached
+from rcodec import Codec, EncodeResult, MediaError, WeightsError, learned
 from rcodec.media import Media
 
 from .mnist import SHAPE
 from .weights import WEIGHTS_DIR, WEIGHTS_NAME
 
 PRECISION = 16
-WEIGHTS = Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train it with `rcodec train pc`")
+WEIGHTS = learned.Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train it with `rcodec train pc`")
 
 
 def load_model():
@@ -22,10 +20,10 @@ def load_model():
     The file is hashed once per process (and again if it is replaced), not per image: hashing 30 MB would cost
     more than coding a digit."""
     weights = WEIGHTS.current()
-    return load_model_cached(weights, _build), weights.sha256
+    return learned.load_model(weights, _build), weights.sha256
 
 
-def _build(weights: WeightsFile):
+def _build(weights: learned.WeightsFile):
     import torch
 
     from rcodec.entropy.pc.conditionals import CodingModel

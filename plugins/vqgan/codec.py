@@ -10,18 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option
-from rcodec.learned import (
-    MAX_PIXELS,
-    Weights,
-    WeightsFile,
-    check_image_shape,
-    grid,
-    inference,
-    load_model,
-    rgb_image,
-    to_gray,
-)
+from rcodec import Codec, EncodeResult, HeaderParam, MediaError, Option, learned
 from rcodec.media import Media
 from rcodec.weights import check_file_weights
 
@@ -47,15 +36,15 @@ class Prepared:
         return self.decode_books.get(k, self.books[k])
 
 
-WEIGHTS = Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train vqgan` or pass --weights PATH")
+WEIGHTS = learned.Weights(WEIGHTS_DIR, WEIGHTS_NAME, "train them with `rcodec train vqgan` or pass --weights PATH")
 
 
 def _load(weights: str | None = None) -> Prepared:
     """The model of a user's checkpoint, or of the shipped weights (built once per sha256)."""
-    return load_model(WEIGHTS.for_encoding(weights), _build)
+    return learned.load_model(WEIGHTS.for_encoding(weights), _build)
 
 
-def _build(weights: WeightsFile) -> Prepared:
+def _build(weights: learned.WeightsFile) -> Prepared:
     """Model, ladder, priors and context models of a weights file: an export, or a user's taming checkpoint."""
     import torch
 
@@ -154,7 +143,7 @@ def _scale(value: Any) -> float:
 
 def _grid(height: int, width: int, factor: int) -> tuple[int, int]:
     """Index grid of an image: ceil(size / factor), at least 2 (group norm needs more than one value per group)."""
-    rows, cols = grid(height, width, factor)
+    rows, cols = learned.grid(height, width, factor)
     return max(2, rows), max(2, cols)
 
 
@@ -196,12 +185,12 @@ class VqganCodec(Codec):
         import torch
         import torch.nn.functional as F
 
-        image, gray = rgb_image(media, self.id)
+        image, gray = learned.rgb_image(media, self.id)
         scale = _scale(params.get("scale"))
         original = image.shape[:2]
         height, width = scaled_size(*original, scale)
-        if height * width > MAX_PIXELS:
-            raise MediaError(f"images over {MAX_PIXELS} pixels (after scaling) are not supported")
+        if height * width > learned.MAX_PIXELS:
+            raise MediaError(f"images over {learned.MAX_PIXELS} pixels (after scaling) are not supported")
         prep = _load(params.get("weights"))
         k = self._rung(prep, params)
         f = prep.model.cfg.factor
@@ -210,7 +199,7 @@ class VqganCodec(Codec):
         grid = _grid(height, width, f)
         # pad to the grid (replicating the edge), crop back after synthesis
         x = F.pad(x, (0, grid[1] * f - width, 0, grid[0] * f - height), mode="replicate")
-        with inference():
+        with learned.inference():
             from .model import encode_tiled
 
             z = encode_tiled(prep.model, x.contiguous(memory_format=torch.channels_last), prep.tile)
@@ -246,16 +235,16 @@ class VqganCodec(Codec):
     def decode(self, source, header, options) -> Media:
         import torch
 
-        prep = load_model(WEIGHTS.for_decoding(options.get("weights"), header.weights_sha256), _build)
+        prep = learned.load_model(WEIGHTS.for_decoding(options.get("weights"), header.weights_sha256), _build)
         check_file_weights(header.params, header.weights_sha256, options, prep.sha256)
         k, prior = header.params.get("codebook"), header.params.get("prior")
         if k not in prep.books or prior not in PRIORS or (prior == "context" and k not in prep.context):
             raise MediaError(f"invalid codebook {k!r} or prior {prior!r} in the header")
         shape = header.shape
-        check_image_shape(shape, self.id)
+        learned.check_image_shape(shape, self.id)
         original = tuple(shape[:2])
         height, width = scaled_size(*original, _scale(header.params.get("scale")))
-        if height * width > MAX_PIXELS:
+        if height * width > learned.MAX_PIXELS:
             raise MediaError(f"vqgan cannot produce an image of shape {shape} at scale {header.params['scale']}")
         fraction = float(options.get("lost_fraction") or 0.0)
         if not 0.0 <= fraction <= 1.0:
@@ -275,7 +264,7 @@ class VqganCodec(Codec):
                 raise MediaError("decoded index out of range")
         idx = torch.from_numpy(values.astype(np.int64)).view(grid)
         mask = lost_mask(grid, fraction, int(options.get("lost_seed") or 0)) if fraction > 0 else None
-        with inference():
+        with learned.inference():
             return self._synthesise(prep, idx, k, (height, width), original, len(shape) == 2, mask,
                                     options.get("restorer") == "neighbours")
 
@@ -299,4 +288,4 @@ class VqganCodec(Codec):
         x_hat = decode_tiled(prep.model, zq, prep.tile)[0, :, :size[0], :size[1]]
         pixels = torch.round(x_hat.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
         pixels = resample(np.ascontiguousarray(pixels), original)
-        return Media("image", np.ascontiguousarray(to_gray(pixels) if gray else pixels))
+        return Media("image", np.ascontiguousarray(learned.to_gray(pixels) if gray else pixels))

@@ -8,17 +8,13 @@ from pathlib import Path
 
 import click
 
+from rcodec.train_options import recipe_options
+
 
 def register_train(group) -> None:
     @group.command(name="vqgan")
-    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-                  help="Folder of training photos (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), required=True,
-                  help="Run folder (state.pt), outside the installed package; an existing run resumes.")
-    @click.option("--steps", type=int, default=100_000, show_default=True, help="Total steps (resume continues).")
-    @click.option("--batch", type=int, default=8, show_default=True)
+    @recipe_options(steps=100_000, batch=8, lr=1e-3)
     @click.option("--crop", type=int, default=64, show_default=True)
-    @click.option("--lr", type=float, default=1e-3, show_default=True)
     @click.option("--ms-ssim-weight", type=float, default=0.0, show_default=True,
                   help="Weight of the (1 - MS-SSIM) loss term; needs --crop above 96.")
     @click.option("--lr-drop-at", type=int, default=0, show_default=True,
@@ -67,15 +63,9 @@ def register_train(group) -> None:
         click.echo(f"wrote weights/vqgan.pt sha256 {entry['sha256'][:16]}...")
 
     @group.command(name="vqgan-decoder")
-    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-                  help="Folder of training photos (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), required=True,
-                  help="Run folder (state.pt), outside the installed package; an existing run resumes.")
-    @click.option("--steps", type=int, default=20_000, show_default=True, help="Total steps (resume continues).")
-    @click.option("--batch", type=int, default=2, show_default=True)
+    @recipe_options(steps=20_000, batch=2, lr=1e-4)
     @click.option("--crop", type=int, default=256, show_default=True,
                   help="Crop side in pixels: a multiple of 16 above 160.")
-    @click.option("--lr", type=float, default=1e-4, show_default=True)
     @click.option("--ms-ssim-weight", type=float, default=0.84, show_default=True,
                   help="Weight of (1 - MS-SSIM); the rest of the loss is L1.")
     @click.option("--max-seconds", type=float, default=0.0, show_default=True,
