@@ -113,13 +113,14 @@ def caller_threads() -> Iterator[None]:
 
 
 @contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run the enclosed torch code (a training run, an export) on `count` threads, restoring the caller's count
-    on exit."""
+def torch_threads(count: int | None = None) -> Iterator[None]:
+    """Run the enclosed torch code (an encoder's fit, a training run) on `count` threads, or on whatever it sets
+    itself when `count` is None; the caller's count comes back on exit."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(count)
+    if count is not None:
+        torch.set_num_threads(count)
     try:
         yield
     finally:
@@ -132,12 +133,7 @@ def restores_threads(function: F) -> F:
 
     @wraps(function)
     def scoped(*args: Any, **kwargs: Any) -> Any:
-        import torch
-
-        before = torch.get_num_threads()
-        try:
+        with torch_threads():
             return function(*args, **kwargs)
-        finally:
-            torch.set_num_threads(before)
 
     return scoped  # type: ignore[return-value]

@@ -48,3 +48,23 @@ def test_side_thread_hyper_synthesis_is_exact():
         split = fixed_point.run_synthesis(model.hyper, z, model.z_inverse_gain_fixed[3], side_thread())
     assert torch.equal(plain, split)
     assert plain.abs().sum() > 0
+
+
+def test_entry_points_that_set_threads_restore_them():
+    """Training, export and evaluation set torch's thread count for their run; the caller gets its own back,
+    also when they fail."""
+    import pytest
+
+    from rcodec.plugins.vqgan.training import train
+    from rcodec.torch_runtime import restores_threads
+
+    @restores_threads
+    def run(threads: int) -> None:
+        torch.set_num_threads(threads)
+        raise RuntimeError("stopped")
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        run(before + 1)
+    assert torch.get_num_threads() == before
+    assert train.__wrapped__  # the real entry points carry the decorator
