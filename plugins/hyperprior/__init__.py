@@ -13,6 +13,7 @@ def rcodec_register_codecs(register) -> None:
 
 @rcodec.hookimpl
 def rcodec_register_commands(cli) -> None:
-    from .commands import register_train
+    from .commands import register_train, register_train_context
 
     register_train(cli.commands["train"])
+    register_train_context(cli.commands["train"])

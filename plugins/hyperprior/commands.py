@@ -74,3 +74,31 @@ def register_train(group) -> None:
             command = "rcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             entry = export_checkpoint(checkpoint, arch, command)
             click.echo(f"exported {arch}.pt sha256 {entry['sha256']}")
+
+
+def register_train_context(group) -> None:
+    @group.command(name="hyperprior-context")
+    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
+                  help="Folder of training photos (never the evaluation set).")
+    @click.option("--out", type=click.Path(file_okay=False), required=True,
+                  help="Run folder: checkpoint.pt, history.jsonl, config.json; an existing run resumes.")
+    @click.option("--steps", type=int, default=20_000, show_default=True, help="Total steps (resume continues).")
+    @click.option("--batch", type=int, default=8, show_default=True)
+    @click.option("--crop", type=int, default=256, show_default=True, help="Square crop size in pixels.")
+    @click.option("--lr", type=float, default=1e-3, show_default=True)
+    @click.option("--lr-drop-at", type=int, default=0, help="Divide the learning rate by 10 from this step.")
+    @click.option("--order", type=click.Choice(["iscs", "natural"]), default="iscs", show_default=True,
+                  help="Channel coding order of a new run: ISCS importance or natural (a resumed run keeps its own).")
+    @click.option("--threads", type=int, default=1, show_default=True)
+    @click.option("--checkpoint-every", type=int, default=200, show_default=True)
+    @click.option("--pool", type=int, default=128, show_default=True, help="Crops whose frozen latents are cached.")
+    @click.option("--refresh", type=int, default=1, show_default=True, help="Pool entries replaced per step.")
+    def train_hyperprior_context(data, out, steps, batch, crop, lr, lr_drop_at, order, threads, checkpoint_every,
+                                 pool, refresh) -> None:
+        """Train the context entropy model of the shipped hyperprior (transforms frozen; loss: y bits per pixel)."""
+        from .context_training import ContextTrainConfig, train_context
+
+        cfg = ContextTrainConfig(data=data, out=out, steps=steps, batch=batch, crop=crop, lr=lr,
+                                 lr_drop_at=lr_drop_at, order=order, threads=threads,
+                                 checkpoint_every=checkpoint_every, pool=pool, refresh=refresh)
+        train_context(cfg, log=lambda line: click.echo(line, err=True))
