@@ -82,3 +82,65 @@ def test_training_resumes_exactly(photos, tmp_path):
     assert [h["step"] for h in history] == [2, 4]
     assert all(h["y_bpp"] > 0 and h["y_bpp_hyperprior"] > 0 for h in history)
     assert sorted(straight["context"]["order"].tolist()) == list(range(128))
+
+
+@pytest.fixture(scope="module")
+def trained_like():
+    """A context model with random (non-zero) weights, its integer twin, and a latent with its hyperprior."""
+    from rcodec.entropy.latent import IntegerChannelContext, gaussian_tables, scale_thresholds
+
+    torch.manual_seed(3)
+    context = ChannelContext(16, order=list(np.random.default_rng(1).permutation(16)), groups=(2, 2, 4, 8))
+    for p in context.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    tables = gaussian_tables()
+    twin = IntegerChannelContext.from_float(context, tables, torch.from_numpy(scale_thresholds()))
+    y, hyper = _latents(2)
+    hyper_fixed = torch.round(hyper[:1].double() * 4096)
+    return context, twin, y[:1], hyper_fixed, tables
+
+
+def _roundtrip(twin, y, hyper_fixed):
+    import rcodec
+    from rcodec.codec import SymbolSink, SymbolSource
+
+    coder = rcodec.get_registry().coder("rans")
+    sink = SymbolSink(coder)
+    y_hat = twin.encode(y, hyper_fixed, sink)
+    streams, digest = sink.finish()
+    source = SymbolSource(coder, streams)
+    decoded = twin.decode(hyper_fixed, source)
+    assert source.symbols_hash() == digest
+    return y_hat, decoded, streams
+
+
+def test_integer_twin_decodes_what_it_encoded(trained_like):
+    context, twin, y, hyper_fixed, _ = trained_like
+    y_hat, decoded, _ = _roundtrip(twin, y, hyper_fixed)
+    assert torch.equal(y_hat, decoded)
+    assert (y_hat - y).abs().max() <= 0.5 + 1e-6
+    # The twin follows the float model up to fixed-point rounding of its weights.
+    float_hat = context(y, hyper_fixed.float() / 4096, noise=False)["y_hat"]
+    assert ((float_hat - y_hat).abs() < 0.01).float().mean() > 0.95
+
+
+def test_integer_twin_state_roundtrip_and_threads(trained_like):
+    from rcodec.entropy.latent import IntegerChannelContext
+
+    _, twin, y, hyper_fixed, tables = trained_like
+    state = twin.to_state()
+    again = IntegerChannelContext.from_state(state, tables, twin.thresholds)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _roundtrip(twin, y, hyper_fixed)
+        torch.set_num_threads(2)
+        two = _roundtrip(again, y, hyper_fixed)
+    finally:
+        torch.set_num_threads(threads)
+    assert one[2] == two[2] and torch.equal(one[1], two[1])
+    broken = {**state, "groups": [2, 2, 4, 7]}
+    with pytest.raises(ValueError):
+        IntegerChannelContext.from_state(broken, tables, twin.thresholds)
+    with pytest.raises(ValueError, match="hyperprior output"):
+        twin.decode(hyper_fixed[:, :8], None)

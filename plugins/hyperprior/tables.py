@@ -2,51 +2,25 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from rcodec.entropy import CdfTables
 
-from .fixed_point import ACT_BITS
+# The Gaussian scale ladder is rcodec.entropy.latent's public one (the same tables and thresholds as before).
+from rcodec.entropy.latent.gaussian import (
+    PRECISION,
+    TAIL_MASS,
+    gaussian_tables,
+    scale_indexes,
+    scale_ladder,
+    scale_thresholds,
+)
 
-PRECISION = 16
-SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64  # CompressAI's scale ladder
-TAIL_MASS = 1e-9
+__all__ = ["PRECISION", "bottleneck_tables", "gaussian_tables", "scale_indexes", "scale_ladder", "scale_thresholds",
+           "tables_from_state", "tables_to_state"]
+
 Z_SEARCH = 512  # the factorized densities are tabulated on [-512, 512]; beyond that is escaped
-
-
-def scale_ladder() -> np.ndarray:
-    return np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), SCALE_LEVELS))
-
-
-def gaussian_tables() -> CdfTables:
-    """One table per ladder scale, zero-mean discretised Gaussian over [-L, L] plus an escape symbol."""
-    pmfs, offsets = [], []
-    tail = -_standard_quantile(TAIL_MASS / 2)
-    for scale in scale_ladder():
-        half = max(1, int(math.ceil(scale * tail)))
-        k = torch.arange(-half, half + 1, dtype=torch.float64)
-        pmfs.append((torch.special.ndtr((k + 0.5) / scale) - torch.special.ndtr((k - 0.5) / scale)).numpy())
-        offsets.append(-half)
-    return CdfTables.from_pmfs(pmfs, np.array(offsets), PRECISION, escape=True)
-
-
-def _standard_quantile(p: float) -> float:
-    return float(torch.special.ndtri(torch.tensor(p, dtype=torch.float64)))
-
-
-def scale_thresholds() -> np.ndarray:
-    """The ladder in fixed point (units of 2**-ACT_BITS): a scale s picks the first table whose scale >= s."""
-    return np.round(scale_ladder() * (1 << ACT_BITS)).astype(np.int64)
-
-
-def scale_indexes(scales_fixed: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
-    """Table index per symbol from integer scales, by integer comparison only."""
-    flat = scales_fixed.flatten().to(torch.int64).contiguous()
-    idx = torch.searchsorted(thresholds[:-1].contiguous(), flat, side="left")
-    return idx.view(scales_fixed.shape).to(torch.int32)
 
 
 def bottleneck_tables(entropy_bottleneck) -> CdfTables:
