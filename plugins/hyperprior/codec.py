@@ -112,7 +112,7 @@ class _LearnedImageCodec(Codec):
             y, z = self._refine(model, x, model.gain(model.g_a(x), q), q, params)
             y_hat = self._code_latents(model, y, q, sink, z)
             reconstruction = self._synthesise(model, y_hat, q, height, width, gray)
-        record = {"quality": q + 1, "gray": gray}
+        record = {"quality": q + 1, "gray": gray, **self._latent_params(model)}
         if params.get("weights"):
             record["user_weights"] = True
         return EncodeResult(record, model.sha256, reconstruction)
@@ -130,12 +130,16 @@ class _LearnedImageCodec(Codec):
         height, width = shape[:2]
         padded = ((height + self.multiple - 1) // self.multiple, (width + self.multiple - 1) // self.multiple)
         with codec_inference():
-            y_hat = self._decode_latents(model, source, quality - 1, padded)
+            y_hat = self._decode_latents(model, source, quality - 1, padded, header.params)
             return self._synthesise(model, y_hat, quality - 1, height, width, len(shape) == 2)
 
     def _refine(self, model, x, y, q: int, params: dict[str, Any]):
         """(y, z) to code: codecs with encoder-side refinement optimise them for this image; z None: from y."""
         return y, None
+
+    def _latent_params(self, model) -> dict[str, Any]:
+        """Header parameters that say how the latents were coded."""
+        return {}
 
     def _synthesise(self, model, y_hat, q: int, height: int, width: int, gray: bool) -> Media:
         import torch
@@ -160,7 +164,7 @@ class FactorizedCodec(_LearnedImageCodec):
         sink.write(symbols.to(torch.int32).numpy().ravel(), model.z_tables, _channel_indexes(tuple(y.shape)))
         return symbols
 
-    def _decode_latents(self, model, source, q, padded):
+    def _decode_latents(self, model, source, q, padded, header_params=None):
         import torch
 
         shape = (1, model.z_tables.count, padded[0], padded[1])
@@ -169,11 +173,25 @@ class FactorizedCodec(_LearnedImageCodec):
 
 
 class HyperpriorCodec(_LearnedImageCodec):
+    """Version 3 codes y with the channel-and-spatial context model (`rcodec.entropy.latent`) when context weights
+    were trained for the transforms in use (header parameter `context`: their sha256), else as version 2 did (means
+    and scales from the hyperprior alone); version-2 files decode as before."""
+
     id = "hyperprior"
-    version = 2
+    version = 3
     arch = "hyperprior"
     multiple = 64
-    description = "learned transform + mean-scale hyperprior (Minnen et al. 2018), variable rate, integer entropy path"
+    description = ("learned transform + mean-scale hyperprior (Minnen et al. 2018) with a channel-and-spatial "
+                   "context model (He et al. 2022), variable rate, integer entropy path")
+
+    def supports_version(self, version: int) -> bool:
+        return version in (2, 3)
+
+    def _latent_params(self, model) -> dict[str, Any]:
+        from .context import shipped_context
+
+        found = shipped_context(model)
+        return {} if found is None else {"context": found[1]}
     options = {
         **_LearnedImageCodec.options,
         "refine": Option(int, 0, "encoder iterations optimising the latents for this image (0: off; ~100 gives "
@@ -211,17 +229,27 @@ class HyperpriorCodec(_LearnedImageCodec):
             z = self._hyper_analysis(model, y, q)
         z_hat = torch.round(z).clamp(-Z_LIMIT, Z_LIMIT)
         sink.write(z_hat.to(torch.int32).numpy().ravel(), model.z_tables, _channel_indexes(tuple(z.shape)))
+        from .context import shipped_context
+
+        found = shipped_context(model)
+        if found is not None:
+            return found[0].encode(y, model.hyper_synthesis(z_hat, q), sink)
         indexes, means = model.entropy_parameters(z_hat, q)
         centred = y - means if means is not None else y
         symbols = torch.round(centred)
         sink.write(symbols.to(torch.int32).numpy().ravel(), model.y_tables, indexes.numpy().ravel())
         return symbols + means if means is not None else symbols
 
-    def _decode_latents(self, model, source, q, padded):
+    def _decode_latents(self, model, source, q, padded, header_params=None):
         import torch
 
         z_shape = (1, model.z_tables.count, padded[0], padded[1])  # z is at 1/64 of the padded size
         z_hat = torch.from_numpy(source.read(model.z_tables, _channel_indexes(z_shape)).astype(np.float64))
+        if header_params and "context" in header_params:
+            from .context import context_for_file
+
+            return context_for_file(model, header_params["context"]).decode(
+                model.hyper_synthesis(z_hat.view(z_shape), q), source)
         indexes, means = model.entropy_parameters(z_hat.view(z_shape), q)
         symbols = source.read(model.y_tables, indexes.numpy().ravel())
         y_hat = torch.from_numpy(symbols.astype(np.float32)).view(indexes.shape)

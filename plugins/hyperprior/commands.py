@@ -78,8 +78,8 @@ def register_train(group) -> None:
 
 def register_train_context(group) -> None:
     @group.command(name="hyperprior-context")
-    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-                  help="Folder of training photos (never the evaluation set).")
+    @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+                  help="Folder of training photos (never the evaluation set); required unless --export.")
     @click.option("--out", type=click.Path(file_okay=False), required=True,
                   help="Run folder: checkpoint.pt, history.jsonl, config.json; an existing run resumes.")
     @click.option("--steps", type=int, default=20_000, show_default=True, help="Total steps (resume continues).")
@@ -93,9 +93,27 @@ def register_train_context(group) -> None:
     @click.option("--checkpoint-every", type=int, default=200, show_default=True)
     @click.option("--pool", type=int, default=128, show_default=True, help="Crops whose frozen latents are cached.")
     @click.option("--refresh", type=int, default=1, show_default=True, help="Pool entries replaced per step.")
+    @click.option("--export", is_flag=True,
+                  help="Do not train: write weights/hyperprior-context.pt from the run's checkpoint (the previous "
+                       "export is kept as retired weights) and record it in WEIGHTS.json.")
+    @click.option("--replace", is_flag=True, help="With --export: overwrite the previous export instead of retiring "
+                                                  "it (only when no released file was coded with it).")
     def train_hyperprior_context(data, out, steps, batch, crop, lr, lr_drop_at, order, threads, checkpoint_every,
-                                 pool, refresh) -> None:
+                                 pool, refresh, export, replace) -> None:
         """Train the context entropy model of the shipped hyperprior (transforms frozen; loss: y bits per pixel)."""
+        if export:
+            from .context import export_context
+
+            checkpoint = Path(out) / "checkpoint.pt"
+            if not checkpoint.exists():
+                raise click.ClickException(f"no checkpoint in {out}")
+            command = "rcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            entry = export_context(checkpoint, command, replace=replace)
+            click.echo(f"exported hyperprior-context.pt (step {entry['steps']}, {entry['bytes']} bytes) "
+                       f"sha256 {entry['sha256']}")
+            return
+        if data is None:
+            raise click.UsageError("--data is required for training")
         from .context_training import ContextTrainConfig, train_context
 
         cfg = ContextTrainConfig(data=data, out=out, steps=steps, batch=batch, crop=crop, lr=lr,
