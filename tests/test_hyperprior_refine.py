@@ -56,3 +56,30 @@ def test_gaussian_bits_match_compressai_likelihood():
     assert reliable.sum() > 900
     assert torch.allclose(_gaussian_bits(values, scales)[reliable], -torch.log2(reference[reliable]), rtol=1e-4,
                           atol=1e-4)
+
+
+def test_effort_searches_for_a_smaller_file_with_the_same_decoder(crop):
+    fast = rcodec.encode(crop, codec="hyperprior", quality=3)
+    assert rcodec.encode(crop, codec="hyperprior", quality=3, effort=1) == fast  # efforts 1-3: no search
+    searched = rcodec.encode(crop, codec="hyperprior", quality=3, effort=6)
+    assert rcodec.info(searched)["codec"] == rcodec.info(fast)["codec"]
+    assert _rd_cost(crop, searched, 3) < _rd_cost(crop, fast, 3)
+    with pytest.raises(rcodec.UnsupportedError, match="effort"):
+        rcodec.encode(crop, codec="hyperprior", effort=10)
+
+
+def test_cli_effort_reaches_the_codec(tmp_path, crop):
+    from click.testing import CliRunner
+
+    from rcodec.cli import cli
+
+    Image.fromarray(crop).save(tmp_path / "a.png")
+    result = CliRunner().invoke(cli, ["compress", str(tmp_path / "a.png"), "--codec", "hyperprior", "-q", "3",
+                                      "--effort", "4", "-o", str(tmp_path / "a.rcz")])
+    assert result.exit_code == 0, result.output
+    from_cli = rcodec.decode((tmp_path / "a.rcz").read_bytes())
+    assert np.array_equal(from_cli, rcodec.decode(rcodec.encode(crop, codec="hyperprior", quality=3, effort=4)))
+    assert not np.array_equal(from_cli, rcodec.decode(rcodec.encode(crop, codec="hyperprior", quality=3)))
+    result = CliRunner().invoke(cli, ["compress", str(tmp_path / "a.png"), "--codec", "hyperprior", "--effort", "0",
+                                      "-o", str(tmp_path / "b.rcz")])
+    assert result.exit_code != 0

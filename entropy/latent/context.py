@@ -20,7 +20,7 @@ sees additive uniform noise, and the context inputs are the rounded y_hat (no gr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -115,8 +115,13 @@ class ChannelContext(nn.Module):
         idx = self.group_channels(k)
         return hyper[:, idx], hyper[:, self.channels + idx]
 
-    def forward(self, y: Tensor, hyper: Tensor, noise: bool = True) -> dict[str, Tensor]:
+    def forward(self, y: Tensor, hyper: Tensor, noise: bool = True,
+                quantize: Callable[[Tensor], Tensor] | None = None) -> dict[str, Tensor]:
         """Rate of y (before rounding) under the context model.
+
+        `quantize`: a relaxed rounding of the centred latent (e.g. stochastic Gumbel annealing, for encoder-side
+        refinement); `bits` is then the rate of the relaxed values and `y_relaxed` (relaxed values plus means) is
+        returned too, both differentiable in y and in the hyperprior output. The context inputs stay hard-rounded.
 
         Returns `bits` (B,) (with additive noise when `noise`, else of the rounded symbols), `bits_rounded` (B,)
         (of the rounded symbols, without gradient), `y_hat` (the decoded latent), `scales` and `means` (all in
@@ -127,6 +132,7 @@ class ChannelContext(nn.Module):
         decoded: list[Tensor] = []
         bits, bits_rounded = y.new_zeros(b), y.new_zeros(b)
         y_hat_all = torch.empty_like(y)
+        relaxed = [] if quantize is not None else None
         scales_all, means_all = torch.empty_like(y), torch.empty_like(y)
         for k, net in enumerate(self.nets):
             idx = self.group_channels(k)
@@ -146,11 +152,19 @@ class ChannelContext(nn.Module):
             scales_all[:, idx], means_all[:, idx] = scale, mean
             with torch.no_grad():
                 bits_rounded = bits_rounded + gaussian_bits(torch.round(y_k - mean), scale).flatten(1).sum(1)
-            if noise:
+            if quantize is not None:
+                centred = quantize(y_k - mean)
+                bits = bits + gaussian_bits(centred, scale).flatten(1).sum(1)
+                relaxed.append((idx, centred + mean))
+            elif noise:
                 noisy = y_k - mean + torch.empty_like(y_k).uniform_(-0.5, 0.5)
                 bits = bits + gaussian_bits(noisy, scale).flatten(1).sum(1)
-        return {"bits": bits if noise else bits_rounded, "bits_rounded": bits_rounded, "y_hat": y_hat_all,
-                "scales": scales_all, "means": means_all}
+        out = {"bits": bits if noise or quantize is not None else bits_rounded, "bits_rounded": bits_rounded,
+               "y_hat": y_hat_all, "scales": scales_all, "means": means_all}
+        if relaxed is not None:
+            inverse = torch.argsort(torch.cat([idx for idx, _ in relaxed]))
+            out["y_relaxed"] = torch.cat([v for _, v in relaxed], 1)[:, inverse]
+        return out
 
 
 def gaussian_bits(centred: Tensor, scale: Tensor) -> Tensor:

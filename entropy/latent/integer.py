@@ -30,7 +30,7 @@ from torch import Tensor
 from rcodec.entropy import CdfTables
 
 from .context import ChannelContext, anchor_mask
-from .fixed import ACT_BITS, ACT_LIMIT, FixedConv, layer
+from .fixed import ACT_BITS, ACT_LIMIT, WEIGHT_BITS, FixedConv, layer
 from .gaussian import scale_indexes
 
 STATE_FORMAT = 1
@@ -67,6 +67,7 @@ class IntegerChannelContext:
         if self.thresholds.numel() != tables.count:
             raise ValueError(f"{self.thresholds.numel()} scale thresholds for {tables.count} tables")
         self._check_shapes()
+        self._float: ChannelContext | None = None
 
     @classmethod
     def from_float(cls, context: ChannelContext, tables: CdfTables, thresholds) -> IntegerChannelContext:
@@ -76,6 +77,27 @@ class IntegerChannelContext:
                      for name in _NETS}
             nets.append(_FixedGroup(net.channels, **convs))
         return cls(context.order.tolist(), list(context.groups), nets, tables, thresholds)
+
+    def to_float(self) -> ChannelContext:
+        """A float `ChannelContext` with these integer weights (in real units): for encoder-side search (e.g.
+        latent refinement against this model's rate). Its means and scales match the integer ones up to rounding."""
+        context = ChannelContext(self.channels, self.order, self.groups)
+        with torch.no_grad():
+            for net, fixed in zip(context.nets, self.nets):
+                for name in _NETS:
+                    conv, source = getattr(net, name), getattr(fixed, name)
+                    if conv is None:
+                        continue
+                    conv.weight.copy_(source.weight / (1 << WEIGHT_BITS))
+                    if conv.bias is not None:
+                        conv.bias.copy_(source.bias / (1 << (WEIGHT_BITS + ACT_BITS)))
+        return context.eval().requires_grad_(False)
+
+    def float_model(self) -> ChannelContext:
+        """`to_float()`, built once and kept."""
+        if self._float is None:
+            self._float = self.to_float()
+        return self._float
 
     def to_state(self) -> dict:
         return {"format": STATE_FORMAT, "order": torch.tensor(self.order, dtype=torch.int64),

@@ -17,6 +17,9 @@ from rcodec.weights import check_file_weights, retired_weights
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 QUALITIES = 8
 MAX_PIXELS = limits.MAX_LEARNED_PIXELS
+DEFAULT_EFFORT = 3
+# Refinement iterations per effort (`--effort`): none up to the default, then roughly doubling encode time.
+EFFORT_REFINE = {1: 0, 2: 0, 3: 0, 4: 5, 5: 10, 6: 20, 7: 35, 8: 55, 9: 80}
 
 
 @cache
@@ -194,9 +197,12 @@ class HyperpriorCodec(_LearnedImageCodec):
         return {} if found is None else {"context": found[1]}
     options = {
         **_LearnedImageCodec.options,
-        "refine": Option(int, 0, "encoder iterations optimising the latents for this image (0: off; ~100 gives "
-                                 "smaller files at the same quality, ~0.3 s per iteration for a 768x512 image); "
-                                 "decoding is unchanged"),
+        "refine": Option(int, 0, "encoder iterations optimising the latents for this image (0: the effort's; ~100 "
+                                 "gives smaller files at the same quality, ~0.3 s per iteration for a 768x512 "
+                                 "image); decoding is unchanged"),
+        "effort": Option(int, DEFAULT_EFFORT, "encoder search, 1..9: 1-3 none (fast), 4-9 latent refinement of "
+                                              "increasing length; the decoder and bitstream are the same",
+                         tuple(range(1, 10)), flag="--effort"),
     }
 
     def _hyper_analysis(self, model, y, q):
@@ -206,7 +212,7 @@ class HyperpriorCodec(_LearnedImageCodec):
         return z * model.z_gain[q].view(1, -1, 1, 1) if model.z_gain is not None else z
 
     def _refine(self, model, x, y, q, params):
-        iterations = int(params.get("refine") or 0)
+        iterations = int(params.get("refine") or 0) or EFFORT_REFINE[int(params.get("effort") or DEFAULT_EFFORT)]
         if iterations == 0:
             return y, None
         if not 0 < iterations <= 10_000:
@@ -214,11 +220,13 @@ class HyperpriorCodec(_LearnedImageCodec):
         if model.density_net is None:
             raise UnsupportedError("refine needs the shipped weights (a --weights checkpoint has no fixed-point "
                                    "hyper synthesis to optimise against)")
+        from .context import shipped_context
         from .model import LAMBDAS
         from .refine import RefineSettings, refine_latents
 
+        found = shipped_context(model)
         return refine_latents(model, model.density_net, x, y, self._hyper_analysis(model, y, q), q, LAMBDAS[q],
-                              RefineSettings(iterations))
+                              RefineSettings(iterations), context=None if found is None else found[0].float_model())
 
     def _code_latents(self, model, y, q, sink, z=None):
         import torch

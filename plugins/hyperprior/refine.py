@@ -76,9 +76,10 @@ def _gaussian_bits(values: Tensor, scales: Tensor) -> Tensor:
 
 
 def refine_latents(model, net, x: Tensor, y: Tensor, z: Tensor, quality: int, lam: float,
-                   settings: RefineSettings, seed: int = 0) -> tuple[Tensor, Tensor]:
+                   settings: RefineSettings, seed: int = 0, context=None) -> tuple[Tensor, Tensor]:
     """Refined (y, z) for image x (padded, 1x3xHxW in [0, 1]) at `quality`; `net` is the float training network
-    (for the z density), `model` the PreparedModel (transforms, gains, fixed-point hyper synthesis)."""
+    (for the z density), `model` the PreparedModel (transforms, gains, fixed-point hyper synthesis). `context`: a
+    float `rcodec.entropy.latent.ChannelContext` that codes y (its rate and means replace the hyperprior's)."""
     generator = torch.Generator().manual_seed(seed)
     pixels = x.shape[2] * x.shape[3]
     y = y.detach().clone().requires_grad_(True)
@@ -93,9 +94,14 @@ def refine_latents(model, net, x: Tensor, y: Tensor, z: Tensor, quality: int, la
             scales, means = _float_hyper_synthesis(model.hyper, z_tilde, in_gain).chunk(2, 1)
             z_rows = z_tilde[0].reshape(z_tilde.shape[1], 1, -1)  # the bottleneck's (C, 1, N) layout
             bits_z = -torch.log2(net.entropy_bottleneck._likelihood(z_rows)[0].clamp_min(1e-9)).sum()
-            centred = _sga_round(y - means, tau, generator)
-            bits_y = _gaussian_bits(centred, scales).sum()
-            x_hat = model.g_s_coding(model.inverse_gain(centred + means, quality))
+            if context is None:
+                centred = _sga_round(y - means, tau, generator)
+                bits_y = _gaussian_bits(centred, scales).sum()
+                y_tilde = centred + means
+            else:
+                out = context(y, torch.cat([scales, means], 1), quantize=lambda v, t=tau: _sga_round(v, t, generator))
+                bits_y, y_tilde = out["bits"].sum(), out["y_relaxed"]
+            x_hat = model.g_s_coding(model.inverse_gain(y_tilde, quality))
             loss = lam * 255**2 * F.mse_loss(x_hat, x) + (bits_y + bits_z) / pixels
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
