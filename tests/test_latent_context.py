@@ -144,3 +144,21 @@ def test_integer_twin_state_roundtrip_and_threads(trained_like):
         IntegerChannelContext.from_state(broken, tables, twin.thresholds)
     with pytest.raises(ValueError, match="hyperprior output"):
         twin.decode(hyper_fixed[:, :8], None)
+
+
+def test_fixed_point_layer_is_the_exact_integer_formula():
+    """In-place float64 arithmetic equals the plain integer formula even at the largest allowed magnitudes."""
+    import torch.nn.functional as F
+
+    from rcodec.entropy.latent.fixed import ACT_LIMIT, WEIGHT_LIMIT, FixedConv, layer
+
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        w = torch.randint(-int(WEIGHT_LIMIT), int(WEIGHT_LIMIT) + 1, (16, 40, 3, 3), generator=gen).double()
+        b = torch.randint(-2**40, 2**40, (16,), generator=gen).double()
+        x = torch.randint(-2**26, 2**26, (1, 40, 9, 7), generator=gen).double()
+        for activation in ("none", "leaky"):
+            ref = torch.floor((F.conv2d(x, w, None, 1, 1) + b.view(1, -1, 1, 1)) / 4096)
+            if activation == "leaky":
+                ref = torch.where(ref < 0, torch.floor(ref * 655 / 65536), ref)
+            assert torch.equal(layer([(FixedConv(w, b, 1), x)], activation), ref.clamp(-ACT_LIMIT, ACT_LIMIT))

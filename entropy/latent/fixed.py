@@ -69,14 +69,14 @@ def _to_int(t: Tensor, bits: int, limit: float) -> Tensor:
 
 def layer(terms: list[tuple[FixedConv, Tensor]], activation: str = "none") -> Tensor:
     """Sum of convolutions of integer inputs (units of 2**-ACT_BITS) plus their biases, floored back to
-    2**-ACT_BITS units, through `activation` ("none" or "leaky"), clamped. All of it exact."""
+    2**-ACT_BITS units, through `activation` ("none" or "leaky"), clamped. All of it exact: every intermediate is
+    an integer below 2**53, and the scalings are by powers of two (655 * 2**-16 included)."""
     acc = None
     for conv, x in terms:
-        out = F.conv2d(x, conv.weight, None, 1, conv.padding)
-        if conv.bias is not None:
-            out = out + conv.bias.view(1, -1, 1, 1)
-        acc = out if acc is None else acc + out
-    x = torch.floor(acc / (1 << WEIGHT_BITS))
+        out = F.conv2d(x, conv.weight, conv.bias, 1, conv.padding)
+        acc = out if acc is None else acc.add_(out)
+    x = acc.mul_(1.0 / (1 << WEIGHT_BITS)).floor_()
     if activation == "leaky":
-        x = torch.where(x < 0, torch.floor(x * LEAKY_NUM / (1 << LEAKY_SHIFT)), x)
-    return torch.clamp(x, -ACT_LIMIT, ACT_LIMIT)
+        positive = x.clamp_min(0)
+        x = x.clamp_max_(0).mul_(LEAKY_NUM / (1 << LEAKY_SHIFT)).floor_().add_(positive)
+    return x.clamp_(-ACT_LIMIT, ACT_LIMIT)
