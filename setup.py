@@ -35,6 +35,11 @@ lossless_lpc = Pybind11Extension(
     "rcodec.plugins.lossless._lpc", ["plugins/lossless/lpc.cpp"], cxx_std=17, extra_compile_args=["-O3"]
 )
 
+# The context-mixing lossless image coder (its own threads; integer arithmetic only).
+lossless_cmimage = Pybind11Extension(
+    "rcodec.plugins.lossless._cmimage", ["plugins/lossless/cm_image.cpp"], cxx_std=17, extra_compile_args=["-O3"]
+)
+
 # The exact HCLT conditionals: no fused multiply-add, so every sum is the same IEEE result on every machine.
 pc_kernel = Pybind11Extension(
     "rcodec.entropy.pc._kernel", ["entropy/pc/kernel.cpp"], cxx_std=17, extra_compile_args=["-O3", "-ffp-contract=off"]
@@ -43,6 +48,6 @@ pc_kernel = Pybind11Extension(
 setup(
     packages=discover_packages(),
     package_dir=PACKAGE_DIRS,
-    ext_modules=[native, lossless_lpc, pc_kernel],
+    ext_modules=[native, lossless_lpc, lossless_cmimage, pc_kernel],
     cmdclass={"build_ext": build_ext},
 )

@@ -214,6 +214,7 @@ class SymbolSource:
         if not streams:
             raise FormatError("the file holds no entropy-coded stream")
         self._decoders = [coder.decoder(s) for s in streams]
+        self._sizes = [len(s) for s in streams]
         self._hashes = [hashlib.blake2b(digest_size=HASH_BYTES) for _ in streams]
         self._budget = [8.0 * len(s) + limits.CODER_SLACK_BITS for s in streams]
         self.payload_bytes = sum(len(s) for s in streams)
@@ -226,6 +227,12 @@ class SymbolSource:
     @property
     def stream_count(self) -> int:
         return len(self._decoders)
+
+    def stream_bytes(self, stream: int = 0) -> int:
+        """Size of a coded stream: lets a decoder check a header's claims before allocating for them."""
+        if not 0 <= stream < len(self._sizes):
+            raise FormatError(f"the file has no stream {stream}")
+        return self._sizes[stream]
 
     def read(self, tables: CdfTables, indexes: np.ndarray | None = None, count: int | None = None,
              stream: int = 0) -> np.ndarray:

@@ -35,6 +35,9 @@ def prepare(media: Media, codec: str | None = None, coder: str | None = None, na
     if media.kind not in codec_obj.media:
         handled = ", ".join(codec_obj.media)
         raise MediaError(f"codec {codec_obj.id!r} does not handle {media.kind} (it handles {handled})")
+    if media.kind == "image" and media.dtype not in codec_obj.image_dtypes:
+        raise MediaError(f"codec {codec_obj.id!r} takes {' or '.join(codec_obj.image_dtypes)} images, "
+                         f"not {media.dtype}")
     coder_obj = registry.coder(coder)
     resolved = codec_obj.resolve_params(params)
     media = for_codec(media, codec_obj.lossless, codec_obj.image_dtypes, codec_obj.id, name)

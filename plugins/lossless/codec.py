@@ -1,4 +1,8 @@
-"""The `lossless` codec: exact images (8-bit gray, RGB, RGBA) and PCM audio through the entropy-coder pipeline."""
+"""The `lossless` codec: exact images (8/16-bit gray, gray+alpha, RGB, RGBA) and PCM audio.
+
+Version 2 codes images with the context-mixing coder (image_cm); version 1 files (per-row prediction, image.py)
+keep decoding. Audio is coded the same way in both versions.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +13,28 @@ import numpy as np
 from rcodec import Audio, Codec, EncodeResult, HeaderParam, MediaError, UnsupportedError, limits
 from rcodec.media import Media
 
-from . import audio, image
+from . import audio, image, image_cm
 
 MAX_DECODED_VALUES = limits.MAX_DECODED_VALUES
 
 
 class LosslessCodec(Codec):
     id = "lossless"
-    version = 1
+    version = 2
     media = ("image", "audio")
     lossless = True
-    description = "exact: reversible colour transform / mid-side, prediction, context-adaptive entropy coding"
+    description = "exact: context-mixing image coder; mid-side, prediction and adaptive entropy coding for audio"
     options = {}
-    header_params = {"bits": HeaderParam(int, choices=(8, 16, 24)), "mid_side": HeaderParam(bool)}
+    header_params = {"bits": HeaderParam(int, choices=(8, 16, 24)), "mid_side": HeaderParam(bool),
+                     "stripe_bytes": HeaderParam(bytes, 0, 8 * image_cm.MAX_STRIPES)}
+    image_dtypes = ("uint8", "uint16")
+
+    def supports_version(self, version: int) -> bool:
+        return version in (1, 2)
 
     def encode(self, media: Media, params, sink) -> EncodeResult:
         if media.kind == "image":
-            image.encode_image(media.data, sink)
-            return EncodeResult()
+            return EncodeResult(params=image_cm.encode_image(media.data, sink))
         samples = media.data.samples
         if np.any(np.signbit(samples) & (samples == 0)):
             raise MediaError("lossless audio needs PCM samples; these float samples include negative zeros, which "
@@ -45,8 +53,10 @@ class LosslessCodec(Codec):
         if int(np.prod(shape, dtype=np.int64)) > MAX_DECODED_VALUES:
             raise UnsupportedError(f"refusing to decode {shape}: larger than this codec allows")
         if header.media == "image":
-            _require_image_payload(shape, source)
-            return Media("image", image.decode_image(shape, source))
+            if header.codec_version == 1:
+                _require_image_payload(shape, source)
+                return Media("image", image.decode_image(shape, source))
+            return Media("image", image_cm.decode_image(shape, header.dtype, header.params, source))
         bits, stereo = header.params.get("bits"), header.params.get("mid_side")
         if len(shape) != 2 or bits not in (8, 16, 24) or not isinstance(stereo, bool) or (stereo and shape[1] != 2):
             raise MediaError(f"invalid lossless audio header (shape {shape}, bits {bits}, mid_side {stereo})")
