@@ -45,9 +45,18 @@ pc_kernel = Pybind11Extension(
     "rcodec.entropy.pc._kernel", ["entropy/pc/kernel.cpp"], cxx_std=17, extra_compile_args=["-O3", "-ffp-contract=off"]
 )
 
+# Exact JPEG recompression: the JPEG parser/re-encoder and the coefficient context model.
+jpeg_kernel = Pybind11Extension(
+    "rcodec.plugins.jpeg._jpegcm",
+    ["plugins/jpeg/format.cpp", "plugins/jpeg/model.cpp", "plugins/jpeg/module.cpp"],
+    include_dirs=["plugins/jpeg"],
+    cxx_std=17,
+    extra_compile_args=["-O2"],
+)
+
 setup(
     packages=discover_packages(),
     package_dir=PACKAGE_DIRS,
-    ext_modules=[native, lossless_lpc, lossless_cmimage, pc_kernel],
+    ext_modules=[native, lossless_lpc, lossless_cmimage, pc_kernel, jpeg_kernel],
     cmdclass={"build_ext": build_ext},
 )

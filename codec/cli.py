@@ -96,7 +96,8 @@ def cli() -> None:
 @cli.command(cls=CodecOptionsCommand)
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only); '-' for stdout.")
-@click.option("--codec", "codec_id", default=None, help="Codec id (see `rcodec codecs`); default: lossless.")
+@click.option("--codec", "codec_id", default=None,
+              help="Codec id (see `rcodec codecs`); default: jpeg (the same file back) for JPEG files, else lossless.")
 @click.option("-q", "--quality", type=int, default=None, help="Rate point of a lossy codec (higher: better, larger).")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Codec parameter; repeatable (`rcodec codecs ID` lists a codec's parameters).")

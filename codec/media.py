@@ -3,6 +3,7 @@
 - image: numpy uint8 or uint16 (H, W), (H, W, 3) or (H, W, 4), plus a layout (mode, palette, frames) that says
   what kind of image file the array stands for (`imagefile`).
 - audio: `Audio(samples float32 (frames, channels), sample_rate)` (`audiofile`).
+- jpeg: a JPEG file kept as its exact bytes (uint8 array), for exact recompression (`jpegfile`).
 
 Files are recognised by their content, never by a name. What a file holds comes back exactly, or the load is
 refused with the reason before any coding starts.
@@ -112,7 +113,10 @@ def load_bytes(data: bytes, name: str = "input") -> Media:
         samples, rate, fmt = audiofile.load(data, name)
         return Media("audio", Audio(samples, rate), fmt, len(data))
     array, layout, fmt = imagefile.load(data, name)
-    return Media("image", array, fmt, len(data), layout=layout)
+    media = Media("image", array, fmt, len(data), layout=layout)
+    if fmt.split(":")[0] == "JPEG":
+        media.extra["file_bytes"] = data  # the default codec recompresses the file itself (jpegfile.route)
+    return media
 
 
 def load_path(path: str | os.PathLike) -> Media:
@@ -174,6 +178,8 @@ def for_codec(media: Media, lossless: bool, image_dtypes: tuple[str, ...], codec
 def default_suffix(original_format: str, kind: str, layout: dict | None = None) -> str:
     """The suffix decompress gives an output by default: the original format's when it can be exact."""
     base = original_format.split(":")[0].upper()
+    if kind == "jpeg":
+        return ".jpg"  # the original file itself
     if kind == "audio":
         return audiofile.FORMAT_SUFFIX.get(base, ".wav") if not audiofile.is_lossy(original_format) else ".wav"
     layout = layout or {}
@@ -187,6 +193,11 @@ def default_suffix(original_format: str, kind: str, layout: dict | None = None) 
 def to_file(media: Media, suffix: str | None = None) -> tuple[bytes, str, bool]:
     """(file bytes, suffix, exact): by `suffix`, else the original format where it holds the media exactly, else
     an exact one (PNG, TIFF; WAV). `exact` is False only for a format asked for by `suffix` that approximates."""
+    if media.kind == "jpeg":  # a JPEG file recompressed exactly: the original bytes, or its pixels converted
+        data = media.data.tobytes()
+        if suffix is None or suffix.lower() in (".jpg", ".jpeg"):
+            return data, suffix or ".jpg", True
+        return to_file(load_bytes(data), suffix)
     if media.kind == "image":
         fmt = None
         if suffix is not None:

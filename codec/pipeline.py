@@ -30,6 +30,9 @@ def prepare(media: Media, codec: str | None = None, coder: str | None = None, na
             **params: Any) -> tuple[Media, Any, Any, dict[str, Any]]:
     """Everything that can refuse an encode, before any coding work: (media as the codec takes it, codec, coder,
     resolved parameters)."""
+    from .jpegfile import route
+
+    media, codec = route(media, codec)  # JPEG files: exact recompression by default
     registry = get_registry()
     codec_obj = registry.codec(codec or DEFAULT_CODEC)
     if media.kind not in codec_obj.media:
@@ -145,7 +148,8 @@ def encode(x: Any, codec: str | None = None, **params: Any) -> bytes:
     """Compress `x` into .rcz bytes.
 
     `x`: a path, file bytes (PNG, WAV, ...), a PIL image, a uint8 array (H, W[, 3|4]) or `rcodec.Audio`.
-    `codec`: a codec id from `rcodec.codecs()` (default: lossless). `coder=` picks the entropy coder;
+    `codec`: a codec id from `rcodec.codecs()` (default: jpeg for a JPEG file, which gives back the same file;
+    lossless otherwise). `coder=` picks the entropy coder;
     other keywords are codec parameters, e.g. `quality=3`.
     """
     coder = params.pop("coder", None)
@@ -155,12 +159,13 @@ def encode(x: Any, codec: str | None = None, **params: Any) -> bytes:
 def decode(data: bytes, **options: Any) -> Any:
     """Decompress .rcz bytes: a uint8 or uint16 numpy array for images (palette images give their indices, LA
     images L, L, L, A and animations their frames stacked vertically: `rcodec.media.Media.layout` says which),
-    `rcodec.Audio` for audio.
+    `rcodec.Audio` for audio, the file's bytes (uint8) for a JPEG file
+    compressed by the `jpeg` codec.
 
     `options` are the codec's decode options, e.g. `weights=PATH` for a file made with a user checkpoint.
     """
     media, _ = decode_bytes(bytes(data), **options)
-    return media.data
+    return media.data.tobytes() if media.kind == "jpeg" else media.data
 
 
 def info(data: bytes) -> dict[str, Any]:
@@ -179,7 +184,9 @@ def info(data: bytes) -> dict[str, Any]:
     if h.layout:
         out["layout"] = {k: v.hex() if isinstance(v, bytes) else v for k, v in h.layout.items()}
     pixels = h.shape[0] * h.shape[1] if len(h.shape) >= 2 else 0
-    if h.media == "image":
+    if h.media == "jpeg":
+        pixels = int(h.params.get("width", 0)) * int(h.params.get("height", 0))
+    if h.media in ("image", "jpeg"):
         out["bpp"] = 8 * len(data) / pixels if pixels else None
     else:
         out["sample_rate"] = h.sample_rate

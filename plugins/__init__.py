@@ -5,6 +5,7 @@ so a source checkout works without installed metadata)."""
 BUILTIN = [
     "rcodec.plugins.coders",
     "rcodec.plugins.lossless",
+    "rcodec.plugins.jpeg",
     "rcodec.plugins.hyperprior",
     "rcodec.plugins.iscs",
     "rcodec.plugins.pc",

@@ -1,0 +1,376 @@
+#include "model.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace jpegcm {
+namespace {
+
+// --- logistic mixing in fixed point (12-bit probabilities, stretch in 1/256 units) ------------------------------
+
+int squash(int d) {  // 4096 / (1 + exp(-d / 256)), by interpolation in an integer table
+    static const int t[33] = {1,    2,    3,    6,    10,   16,   27,   45,   73,   120,  194,
+                              310,  488,  747,  1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785,
+                              3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094};
+    if (d > 2047) return 4095;
+    if (d < -2047) return 1;
+    int w = d & 127, i = (d >> 7) + 16;
+    return (t[i] * (128 - w) + t[i + 1] * w + 64) >> 7;
+}
+
+struct Tables {
+    int16_t stretch[4096];
+    int32_t rate[256];
+    Tables() {
+        int pi = 0;
+        for (int x = -2047; x <= 2047; x++) {
+            int v = squash(x);
+            for (int i = pi; i <= v; i++) stretch[i] = int16_t(x);
+            pi = v + 1;
+        }
+        for (int i = pi; i < 4096; i++) stretch[i] = 2047;
+        for (int n = 0; n < 256; n++) rate[n] = (65536 * 2) / (2 * n + 3);  // 1 / (n + 1.5)
+    }
+};
+
+const Tables& tables() {
+    static const Tables t;
+    return t;
+}
+
+// An adaptive probability (of a 1 bit, 16 bits) that learns fast at first and settles as it sees more.
+struct Counter {
+    uint16_t p = 32768;
+    uint8_t n = 0;
+};
+
+constexpr int kCounterLimit = 90;
+constexpr int kMixerShift = 14;
+constexpr int kMixerRate = 3;
+
+// --- binary arithmetic coder (carry-less range coder, 32-bit state) ----------------------------------------------
+
+class BinaryCoder {
+public:
+    explicit BinaryCoder(std::vector<uint8_t>* out) : out_(out) {}
+    BinaryCoder(const uint8_t* d, size_t n) : in_(d), n_(n) {
+        for (int i = 0; i < 4; i++) x_ = (x_ << 8) | next();
+    }
+
+    bool decoding() const { return out_ == nullptr; }
+
+    // p: probability of a 1 in 1/4096 units, 1..4095.
+    int code(int bit, int p) {
+        uint32_t mid = x1_ + uint32_t((uint64_t(x2_ - x1_) * uint32_t(p)) >> 12);
+        if (out_ == nullptr) bit = x_ <= mid;
+        if (bit)
+            x2_ = mid;
+        else
+            x1_ = mid + 1;
+        while (((x1_ ^ x2_) & 0xFF000000u) == 0) {
+            if (out_)
+                out_->push_back(uint8_t(x2_ >> 24));
+            else
+                x_ = (x_ << 8) | next();
+            x1_ <<= 8;
+            x2_ = (x2_ << 8) | 255;
+        }
+        return bit;
+    }
+
+    void flush() {
+        for (int i = 0; i < 4; i++) {
+            out_->push_back(uint8_t(x1_ >> 24));
+            x1_ <<= 8;
+        }
+    }
+
+private:
+    uint32_t next() { return pos_ < n_ ? in_[pos_++] : 0; }
+
+    std::vector<uint8_t>* out_ = nullptr;
+    const uint8_t* in_ = nullptr;
+    size_t n_ = 0, pos_ = 0;
+    uint32_t x1_ = 0, x2_ = 0xFFFFFFFFu, x_ = 0;
+};
+
+// --- context buckets ---------------------------------------------------------------------------------------------
+
+int bit_length(int v) {
+    int n = 0;
+    while (v) {
+        n++;
+        v >>= 1;
+    }
+    return n;
+}
+
+// 0..15: exact below 4, then two buckets per octave.
+int bucket16(int x) {
+    if (x < 4) return x;
+    int b = bit_length(x);
+    return std::min(2 * b - 2 + ((x >> (b - 2)) & 1), 15);
+}
+
+// Counts of nonzeros (0..63) in 14 buckets.
+const uint8_t kNnzBucket[64] = {0,  1,  2,  3,  4,  4,  5,  5,  6,  6,  6,  7,  7,  7,  7,  8,
+                                8,  8,  8,  8,  9,  9,  9,  9,  9,  9,  10, 10, 10, 10, 10, 10,
+                                10, 11, 11, 11, 11, 11, 11, 11, 11, 12, 12, 12, 12, 12, 12, 12,
+                                12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13};
+constexpr int kNnzBuckets = 15;  // 14 plus "no neighbour"
+
+// Zigzag positions in 10 bands.
+int zband(int z) {
+    static const uint8_t b[64] = {0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6,
+                                  6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8,
+                                  8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+    return b[z];
+}
+
+int sign3(int v) { return v > 0 ? 1 : v < 0 ? 2 : 0; }
+
+int iabs(int v) { return v < 0 ? -v : v; }
+
+// --- the model ---------------------------------------------------------------------------------------------------
+
+struct Family {
+    std::vector<Counter> c;
+    explicit Family(size_t n) : c(n) {}
+    Counter& operator[](size_t i) { return c[i]; }
+};
+
+struct Weights {
+    std::vector<int32_t> w;
+    explicit Weights(size_t sets) : w(sets * 4) {
+        for (size_t i = 0; i < sets; i++) {
+            w[4 * i] = w[4 * i + 1] = w[4 * i + 2] = 22000;
+            w[4 * i + 3] = 0;
+        }
+    }
+    int32_t* operator[](size_t i) { return &w[4 * i]; }
+};
+
+class Model {
+public:
+    explicit Model(BinaryCoder& coder) : coder_(coder), t_(tables()) {}
+
+    void run(Frame& f) {
+        std::vector<std::vector<uint8_t>> nnz(f.comps.size());
+        for (size_t ci = 0; ci < f.comps.size(); ci++) {
+            Component& c = f.comps[ci];
+            const int cls = ci == 0 ? 0 : 1;
+            nnz[ci].assign(size_t(c.bw) * c.bh, 0);
+            const Component& luma = f.comps[0];
+            int prev_resid = 0;
+            for (int by = 0; by < c.bh; by++) {
+                for (int bx = 0; bx < c.bw; bx++) {
+                    size_t blk = size_t(by) * c.bw + bx;
+                    int16_t* b = c.coef.data() + blk * 64;
+                    const int16_t* above = by > 0 ? b - size_t(c.bw) * 64 : nullptr;
+                    const int16_t* left = bx > 0 ? b - 64 : nullptr;
+                    const int16_t* corner = above && left ? above - 64 : nullptr;
+                    int na = above ? kNnzBucket[nnz[ci][blk - c.bw]] : 14;
+                    int nl = left ? kNnzBucket[nnz[ci][blk - 1]] : 14;
+                    int navg;
+                    if (above && left)
+                        navg = kNnzBucket[(nnz[ci][blk - c.bw] + nnz[ci][blk - 1] + 1) / 2];
+                    else
+                        navg = above ? na : left ? nl : 14;
+                    int nx;
+                    if (ci > 0) {
+                        int lx = int(int64_t(bx) * luma.h / c.h), ly = int(int64_t(by) * luma.v / c.v);
+                        nx = (lx < luma.bw && ly < luma.bh) ? kNnzBucket[nnz[0][size_t(ly) * luma.bw + lx]] : 14;
+                    } else {
+                        nx = (above && bx + 1 < c.bw) ? kNnzBucket[nnz[ci][blk - c.bw + 1]] : 14;
+                    }
+                    int n = 0;
+                    if (!coder_.decoding())
+                        for (int z = 1; z < 64; z++) n += b[z] != 0;
+                    n = code_nnz(n, cls, navg, na, nl, nx);
+                    nnz[ci][blk] = uint8_t(n);
+                    code_ac(b, above, left, corner, n, cls);
+                    code_dc(b, above, left, corner, n, cls, prev_resid);
+                }
+            }
+        }
+    }
+
+private:
+    int bit(int b, Counter& c0, Counter& c1, Counter& c2, int32_t* w) {
+        const int s0 = t_.stretch[c0.p >> 4], s1 = t_.stretch[c1.p >> 4], s2 = t_.stretch[c2.p >> 4];
+        int64_t dot = int64_t(w[0]) * s0 + int64_t(w[1]) * s1 + int64_t(w[2]) * s2 + int64_t(w[3]) * 256;
+        int d = int(std::max<int64_t>(-2047, std::min<int64_t>(2047, dot >> 16)));
+        int p = std::max(1, std::min(4095, squash(d)));
+        b = coder_.code(b, p);
+        int err = ((b << 12) - p) * kMixerRate;
+        w[0] += (s0 * err) >> kMixerShift;
+        w[1] += (s1 * err) >> kMixerShift;
+        w[2] += (s2 * err) >> kMixerShift;
+        w[3] += (256 * err) >> kMixerShift;
+        update(c0, b);
+        update(c1, b);
+        update(c2, b);
+        return b;
+    }
+
+    void update(Counter& c, int b) {
+        int target = b ? 65535 : 0;
+        c.p = uint16_t(c.p + ((int64_t(target - c.p) * t_.rate[c.n]) >> 16));
+        if (c.n < kCounterLimit) c.n++;
+    }
+
+    int code_nnz(int n, int cls, int navg, int na, int nl, int nx) {
+        int node = 1;
+        for (int i = 5; i >= 0; i--) {
+            int b = bit((n >> i) & 1, nz0_[(cls * kNnzBuckets + navg) * 64 + node],
+                        nz1_[((cls * kNnzBuckets + na) * kNnzBuckets + nl) * 64 + node],
+                        nz2_[(cls * kNnzBuckets + nx) * 64 + node], nzw_[cls * 64 + node]);
+            node = node * 2 + b;
+        }
+        return node - 64;
+    }
+
+    void code_ac(int16_t* b, const int16_t* above, const int16_t* left, const int16_t* corner, int n, int cls) {
+        int rem = n;
+        for (int z = 1; z < 64 && rem > 0; z++) {
+            const int nat = kZigzag[z], row = nat >> 3, col = nat & 7;
+            int est;  // neighbours' magnitude at this frequency, x8
+            if (above && left)
+                est = (13 * (iabs(above[z]) + iabs(left[z])) + 6 * iabs(corner[z])) >> 2;
+            else if (above)
+                est = 8 * iabs(above[z]);
+            else if (left)
+                est = 8 * iabs(left[z]);
+            else
+                est = 0;
+            const int mb = bucket16(est);
+            // In-block neighbours above and to the left (AC only: the DC is coded after the AC coefficients).
+            const bool has_up = row > 0 && nat != 8, has_lf = col > 0 && nat != 1;
+            const int up = has_up ? iabs(b[kUnzig[nat - 8]]) : 0, lf = has_lf ? iabs(b[kUnzig[nat - 1]]) : 0;
+            const int ib = std::min(bucket16(up + lf), 9);
+            const int rb = kNnzBucket[rem], zb = zband(z);
+            int v = coder_.decoding() ? 0 : b[z];
+            if (64 - z > rem) {
+                int nonzero = bit(v != 0, zf0_[(cls * 64 + z) * 16 + mb], zf1_[(cls * 64 + z) * 14 + rb],
+                                  zf2_[(((cls * 10 + zb) * 16 + mb) * 10 + ib) * 14 + rb], zfw_[cls * 64 + z]);
+                if (!nonzero) continue;
+            }
+            int a = iabs(v), e = bit_length(a);
+            int i = 1;
+            for (; i < 15; i++) {
+                int more = bit(e > i, ex0_[((cls * 64 + z) * 16 + mb) * 16 + i],
+                               ex1_[((cls * 10 + zb) * 10 + ib) * 16 + i], ex2_[(cls * 14 + rb) * 16 + i],
+                               exw_[(cls * 10 + zb) * 16 + i]);
+                if (!more) break;
+            }
+            e = i;
+            int m = 1;
+            for (int j = e - 2; j >= 0; j--) {
+                int mbit = bit((a >> j) & 1, mt0_[((cls * 64 + z) * 16 + e) * 16 + j],
+                               mt1_[((cls * 16 + mb) * 16 + e) * 16 + j], mt2_[(cls * 16 + e) * 16 + j],
+                               mtw_[cls * 16 + e]);
+                m = (m << 1) | mbit;
+            }
+            int sa = above ? sign3(above[z]) : 0, sl = left ? sign3(left[z]) : 0;
+            int su = has_up ? sign3(b[kUnzig[nat - 8]]) : 0, sf = has_lf ? sign3(b[kUnzig[nat - 1]]) : 0;
+            int neg = bit(v < 0, sg0_[((cls * 64 + z) * 3 + sa) * 3 + sl], sg1_[((cls * 64 + z) * 3 + su) * 3 + sf],
+                          sg2_[cls * 64 + z], sgw_[cls * 10 + zb]);
+            b[z] = int16_t(neg ? -m : m);
+            rem--;
+        }
+    }
+
+    void code_dc(int16_t* b, const int16_t* above, const int16_t* left, const int16_t* corner, int n, int cls,
+                 int& prev_resid) {
+        int pred, g;
+        if (above && left) {
+            int a = above[0], l = left[0], c = corner[0];
+            int hi = std::max(a, l), lo = std::min(a, l);
+            pred = c >= hi ? lo : c <= lo ? hi : a + l - c;
+            g = bucket16(iabs(a - c) + iabs(l - c));
+        } else {
+            pred = above ? above[0] : left ? left[0] : 0;
+            g = 16;
+        }
+        const int nb = kNnzBucket[n], pr = bucket16(iabs(prev_resid));
+        int r = coder_.decoding() ? 0 : b[0] - pred;
+        int nonzero = bit(r != 0, dz0_[(cls * 17 + g) * 14 + nb], dz1_[cls * 16 + pr], dz2_[(cls * 17 + g) * 16 + pr],
+                          dzw_[cls * 17 + g]);
+        if (nonzero) {
+            int a = iabs(r), e = bit_length(a);
+            int i = 1;
+            for (; i < 16; i++) {
+                int more = bit(e > i, de0_[(cls * 17 + g) * 16 + i], de1_[(cls * 14 + nb) * 16 + i],
+                               de2_[(cls * 16 + pr) * 16 + i], dew_[cls * 16 + i]);
+                if (!more) break;
+            }
+            e = i;
+            int m = 1;
+            for (int j = e - 2; j >= 0; j--) {
+                int mbit = bit((a >> j) & 1, dm0_[(cls * 17 + e) * 16 + j], dm1_[((cls * 17 + g) * 17 + e) * 16 + j],
+                               dm2_[cls * 16 + j], dmw_[cls * 17 + e]);
+                m = (m << 1) | mbit;
+            }
+            int neg = bit(r < 0, ds0_[cls * 17 + g], ds1_[cls * 16 + pr], ds2_[cls * 3 + sign3(prev_resid)],
+                          dsw_[cls]);
+            r = neg ? -m : m;
+        } else {
+            r = 0;
+        }
+        int v = pred + r;
+        if (v < -32768 || v > 32767) throw Corrupt("DC coefficient out of range");
+        b[0] = int16_t(v);
+        prev_resid = r;
+    }
+
+    static const int kUnzig[64];
+
+    BinaryCoder& coder_;
+    const Tables& t_;
+    Family nz0_{2 * kNnzBuckets * 64}, nz1_{2 * kNnzBuckets * kNnzBuckets * 64}, nz2_{2 * kNnzBuckets * 64};
+    Weights nzw_{2 * 64};
+    Family zf0_{2 * 64 * 16}, zf1_{2 * 64 * 14}, zf2_{2 * 10 * 16 * 10 * 14};
+    Weights zfw_{2 * 64};
+    Family ex0_{2 * 64 * 16 * 16}, ex1_{2 * 10 * 10 * 16}, ex2_{2 * 14 * 16};
+    Weights exw_{2 * 10 * 16};
+    Family mt0_{2 * 64 * 16 * 16}, mt1_{2 * 16 * 16 * 16}, mt2_{2 * 16 * 16};
+    Weights mtw_{2 * 16};
+    Family sg0_{2 * 64 * 9}, sg1_{2 * 64 * 9}, sg2_{2 * 64};
+    Weights sgw_{2 * 10};
+    Family dz0_{2 * 17 * 14}, dz1_{2 * 16}, dz2_{2 * 17 * 16};
+    Weights dzw_{2 * 17};
+    Family de0_{2 * 17 * 16}, de1_{2 * 14 * 16}, de2_{2 * 16 * 16};
+    Weights dew_{2 * 16};
+    Family dm0_{2 * 17 * 16}, dm1_{2 * 17 * 17 * 16}, dm2_{2 * 16};
+    Weights dmw_{2 * 17};
+    Family ds0_{2 * 17}, ds1_{2 * 16}, ds2_{2 * 3};
+    Weights dsw_{2};
+};
+
+// Zigzag position of each natural index.
+const int Model::kUnzig[64] = {0,  1,  5,  6,  14, 15, 27, 28, 2,  4,  7,  13, 16, 26, 29, 42,
+                               3,  8,  12, 17, 25, 30, 41, 43, 9,  11, 18, 24, 31, 40, 44, 53,
+                               10, 19, 23, 32, 39, 45, 52, 54, 20, 22, 33, 38, 46, 51, 55, 60,
+                               21, 34, 37, 47, 50, 56, 59, 61, 35, 36, 48, 49, 57, 58, 62, 63};
+
+}  // namespace
+
+std::vector<uint8_t> encode_coefficients(const Frame& frame) {
+    for (const Component& c : frame.comps)
+        for (size_t i = 0; i < c.coef.size(); i++)
+            if ((i & 63) && c.coef[i] == -32768) throw Unsupported("AC coefficient out of range");
+    std::vector<uint8_t> out;
+    BinaryCoder coder(&out);
+    Model model(coder);
+    model.run(const_cast<Frame&>(frame));  // encoding only reads the coefficients
+    coder.flush();
+    return out;
+}
+
+void decode_coefficients(const uint8_t* data, size_t size, Frame& frame) {
+    BinaryCoder coder(data, size);
+    Model model(coder);
+    model.run(frame);
+}
+
+}  // namespace jpegcm
