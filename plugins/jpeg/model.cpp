@@ -44,9 +44,9 @@ struct Counter {
     uint8_t n = 0;
 };
 
-constexpr int kCounterLimit = 90;
+constexpr int kCounterLimit = 127;
 constexpr int kMixerShift = 14;
-constexpr int kMixerRate = 3;
+constexpr int kMixerRate = 10;
 
 // --- binary arithmetic coder (carry-less range coder, 32-bit state) ----------------------------------------------
 
@@ -119,6 +119,13 @@ const uint8_t kNnzBucket[64] = {0,  1,  2,  3,  4,  4,  5,  5,  6,  6,  6,  7,  
                                 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13};
 constexpr int kNnzBuckets = 15;  // 14 plus "no neighbour"
 
+// Zigzag positions of the interior (rows and columns 1-7), in zigzag order, and of the first row and column,
+// interleaved by frequency.
+const int kInterior[49] = {4,  7,  8,  11, 12, 13, 16, 17, 18, 19, 22, 23, 24, 25, 26, 29, 30,
+                           31, 32, 33, 34, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48,
+                           49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+const int kEdge[14] = {1, 2, 5, 3, 6, 9, 14, 10, 15, 20, 27, 21, 28, 35};
+
 // Zigzag positions in 10 bands.
 int zband(int z) {
     static const uint8_t b[64] = {0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6,
@@ -155,12 +162,14 @@ public:
     explicit Model(BinaryCoder& coder) : coder_(coder), t_(tables()) {}
 
     void run(Frame& f) {
-        std::vector<std::vector<uint8_t>> nnz(f.comps.size());
+        std::vector<std::vector<uint8_t>> nnz(f.comps.size()), edges(f.comps.size());
         for (size_t ci = 0; ci < f.comps.size(); ci++) {
             Component& c = f.comps[ci];
             const int cls = ci == 0 ? 0 : 1;
             nnz[ci].assign(size_t(c.bw) * c.bh, 0);
+            edges[ci].assign(size_t(c.bw) * c.bh, 0);
             const Component& luma = f.comps[0];
+            for (int z = 0; z < 64; z++) q_[z] = std::max<int>(1, f.quant[ci][z]);
             int prev_resid = 0;
             for (int by = 0; by < c.bh; by++) {
                 for (int bx = 0; bx < c.bw; bx++) {
@@ -183,12 +192,21 @@ public:
                     } else {
                         nx = (above && bx + 1 < c.bw) ? kNnzBucket[nnz[ci][blk - c.bw + 1]] : 14;
                     }
-                    int n = 0;
-                    if (!coder_.decoding())
-                        for (int z = 1; z < 64; z++) n += b[z] != 0;
+                    // Interior (rows and columns 1-7) first, then the first row and column, which are predicted
+                    // from the neighbours' edges and this block's interior.
+                    int n = 0, ne = 0;
+                    if (!coder_.decoding()) {
+                        for (int k = 0; k < 49; k++) n += b[kInterior[k]] != 0;
+                        for (int k = 0; k < 14; k++) ne += b[kEdge[k]] != 0;
+                    }
                     n = code_nnz(n, cls, navg, na, nl, nx);
                     nnz[ci][blk] = uint8_t(n);
-                    code_ac(b, above, left, corner, n, cls);
+                    code_ac(b, above, left, corner, n, cls, kInterior, 49);
+                    int ea = above ? edges[ci][blk - c.bw] : 15, el = left ? edges[ci][blk - 1] : 15;
+                    ne = code_edge_count(ne, cls, kNnzBucket[n], ea, el);
+                    edges[ci][blk] = uint8_t(ne);
+                    code_ac(b, above, left, corner, ne, cls, kEdge, 14);
+                    n += ne;
                     code_dc(b, above, left, corner, n, cls, prev_resid);
                 }
             }
@@ -230,27 +248,74 @@ private:
         return node - 64;
     }
 
-    void code_ac(int16_t* b, const int16_t* above, const int16_t* left, const int16_t* corner, int n, int cls) {
+    int code_edge_count(int n, int cls, int nb, int ea, int el) {
+        int node = 1;
+        for (int i = 3; i >= 0; i--) {
+            int b = bit((n >> i) & 1, ec0_[(cls * 14 + nb) * 16 + node], ec1_[((cls * 16 + ea) * 16 + el) * 16 + node],
+                        ec2_[(cls * 16 + std::min(ea, el)) * 16 + node], ecw_[cls * 16 + node]);
+            node = node * 2 + b;
+        }
+        return node - 16;
+    }
+
+    // The first-row coefficient (0, v) (or first-column (v, 0) when `column`) that continues the neighbour's last
+    // row (column) into this block, given this block's interior; x8, in quantized units.
+    int64_t edge_estimate(const int16_t* b, const int16_t* nb, int v, bool column) const {
+        int64_t sum = 0;
+        for (int u = 0; u < 8; u++) {
+            sum += kIdct[u][7] * (column ? deq(nb, v, u) : deq(nb, u, v));
+            if (u) sum -= kIdct[u][0] * (column ? deq(b, v, u) : deq(b, u, v));
+        }
+        int z = kUnzig[column ? v * 8 : v];
+        return div_round(sum * 8, int64_t(kIdct[0][0]) * q_[z]);
+    }
+
+    void code_ac(int16_t* b, const int16_t* above, const int16_t* left, const int16_t* corner, int n, int cls,
+                 const int* order, int length) {
         int rem = n;
-        for (int z = 1; z < 64 && rem > 0; z++) {
-            const int nat = kZigzag[z], row = nat >> 3, col = nat & 7;
-            int est;  // neighbours' magnitude at this frequency, x8
-            if (above && left)
+        for (int k = 0; k < length && rem > 0; k++) {
+            const int z = order[k], nat = kZigzag[z], row = nat >> 3, col = nat & 7;
+            const bool edge_row = row == 0, edge_col = col == 0;
+            int64_t est;  // expected magnitude at this frequency, x8
+            int sa = 0, sl = 0;
+            const int16_t* nb = edge_row ? above : edge_col ? left : nullptr;
+            if (nb) {
+                int64_t e = edge_estimate(b, nb, edge_row ? col : row, edge_col);
+                est = e < 0 ? -e : e;
+                sa = e > 2 ? 1 : e < -2 ? 2 : 0;
+                sl = est < 8 ? 0 : est < 24 ? 1 : 2;
+            } else if (above && left) {
                 est = (13 * (iabs(above[z]) + iabs(left[z])) + 6 * iabs(corner[z])) >> 2;
-            else if (above)
+            } else if (above) {
                 est = 8 * iabs(above[z]);
-            else if (left)
+            } else if (left) {
                 est = 8 * iabs(left[z]);
-            else
+            } else {
                 est = 0;
-            const int mb = bucket16(est);
-            // In-block neighbours above and to the left (AC only: the DC is coded after the AC coefficients).
-            const bool has_up = row > 0 && nat != 8, has_lf = col > 0 && nat != 1;
-            const int up = has_up ? iabs(b[kUnzig[nat - 8]]) : 0, lf = has_lf ? iabs(b[kUnzig[nat - 1]]) : 0;
-            const int ib = std::min(bucket16(up + lf), 9);
+            }
+            if (!nb) {
+                sa = above ? sign3(above[z]) : 0;
+                sl = left ? sign3(left[z]) : 0;
+            }
+            const int mb = bucket16(int(std::min<int64_t>(est, 1 << 20)));
+            // Already-coded neighbours inside the block: interior coefficients see only the interior (the edges
+            // come later); edge coefficients see the interior and the earlier edge coefficients.
+            int up_nat = -1, lf_nat = -1;
+            if (edge_row) {
+                up_nat = nat + 8;
+                lf_nat = col > 1 ? nat - 1 : -1;
+            } else if (edge_col) {
+                up_nat = row > 1 ? nat - 8 : -1;
+                lf_nat = nat + 1;
+            } else {
+                up_nat = row > 1 ? nat - 8 : -1;
+                lf_nat = col > 1 ? nat - 1 : -1;
+            }
+            const int upv = up_nat >= 0 ? b[kUnzig[up_nat]] : 0, lfv = lf_nat >= 0 ? b[kUnzig[lf_nat]] : 0;
+            const int ib = std::min(bucket16(iabs(upv) + iabs(lfv)), 9);
             const int rb = kNnzBucket[rem], zb = zband(z);
             int v = coder_.decoding() ? 0 : b[z];
-            if (64 - z > rem) {
+            if (length - k > rem) {
                 int nonzero = bit(v != 0, zf0_[(cls * 64 + z) * 16 + mb], zf1_[(cls * 64 + z) * 14 + rb],
                                   zf2_[(((cls * 10 + zb) * 16 + mb) * 10 + ib) * 14 + rb], zfw_[cls * 64 + z]);
                 if (!nonzero) continue;
@@ -271,26 +336,70 @@ private:
                                mtw_[cls * 16 + e]);
                 m = (m << 1) | mbit;
             }
-            int sa = above ? sign3(above[z]) : 0, sl = left ? sign3(left[z]) : 0;
-            int su = has_up ? sign3(b[kUnzig[nat - 8]]) : 0, sf = has_lf ? sign3(b[kUnzig[nat - 1]]) : 0;
+            const int su = sign3(upv), sf = sign3(lfv);
             int neg = bit(v < 0, sg0_[((cls * 64 + z) * 3 + sa) * 3 + sl], sg1_[((cls * 64 + z) * 3 + su) * 3 + sf],
-                          sg2_[cls * 64 + z], sgw_[cls * 10 + zb]);
+                          sg2_[(cls * 64 + z) * 16 + std::min(e, 15)], sgw_[cls * 10 + zb]);
             b[z] = int16_t(neg ? -m : m);
             rem--;
         }
     }
 
+    // Dequantized coefficient at natural position (u, v).
+    int64_t deq(const int16_t* b, int u, int v) const {
+        int z = kUnzig[u * 8 + v];
+        return int64_t(b[z]) * q_[z];
+    }
+
+    // Pixel row i (or column i when `column`) of a block, scaled by 4 * 4096^2; without the DC when !with_dc.
+    void edge(const int16_t* b, int i, bool column, bool with_dc, int64_t* px) const {
+        int64_t t[8];
+        for (int k = 0; k < 8; k++) {
+            int64_t sum = 0;
+            for (int m = 0; m < 8; m++) {
+                if (!with_dc && m == 0 && k == 0) continue;
+                sum += kIdct[m][i] * (column ? deq(b, k, m) : deq(b, m, k));
+            }
+            t[k] = sum;
+        }
+        for (int j = 0; j < 8; j++) {
+            int64_t sum = 0;
+            for (int k = 0; k < 8; k++) sum += kIdct[k][j] * t[k];
+            px[j] = sum;
+        }
+    }
+
+    static int64_t div_round(int64_t num, int64_t den) {
+        return num >= 0 ? (num + den / 2) / den : -((-num + den / 2) / den);
+    }
+
     void code_dc(int16_t* b, const int16_t* above, const int16_t* left, const int16_t* corner, int n, int cls,
                  int& prev_resid) {
-        int pred, g;
-        if (above && left) {
-            int a = above[0], l = left[0], c = corner[0];
-            int hi = std::max(a, l), lo = std::min(a, l);
-            pred = c >= hi ? lo : c <= lo ? hi : a + l - c;
-            g = bucket16(iabs(a - c) + iabs(l - c));
-        } else {
-            pred = above ? above[0] : left ? left[0] : 0;
-            g = 16;
+        (void)corner;
+        // The DC that continues the neighbours' edge pixels (extrapolated by half their gradient) into this
+        // block's own edge pixels (AC only, extrapolated back likewise), one estimate per edge pixel.
+        int64_t d[16];
+        int count = 0;
+        for (int side = 0; side < 2; side++) {
+            const int16_t* nb = side == 0 ? above : left;
+            if (!nb) continue;
+            int64_t n7[8], n6[8], b0[8], b1[8];
+            edge(nb, 7, side == 1, true, n7);
+            edge(nb, 6, side == 1, true, n6);
+            edge(b, 0, side == 1, false, b0);
+            edge(b, 1, side == 1, false, b1);
+            for (int j = 0; j < 8; j++) d[count++] = (3 * n7[j] - n6[j]) - (3 * b0[j] - b1[j]);
+        }
+        int pred = 0, g = 16;
+        if (count) {
+            int64_t sum = 0, lo = d[0], hi = d[0];
+            for (int k = 0; k < count; k++) {
+                sum += d[k];
+                lo = std::min(lo, d[k]);
+                hi = std::max(hi, d[k]);
+            }
+            const int64_t unit = int64_t(4096) * 4096 * q_[0];
+            pred = int(std::max<int64_t>(-32768, std::min<int64_t>(32767, div_round(sum, unit * count))));
+            g = bucket16(int(std::min<int64_t>(1 << 20, div_round(hi - lo, unit))));
         }
         const int nb = kNnzBucket[n], pr = bucket16(iabs(prev_resid));
         int r = coder_.decoding() ? 0 : b[0] - pred;
@@ -324,9 +433,13 @@ private:
     }
 
     static const int kUnzig[64];
+    static const int32_t kIdct[8][8];
 
+    int q_[64] = {};
     BinaryCoder& coder_;
     const Tables& t_;
+    Family ec0_{2 * 14 * 16}, ec1_{2 * 16 * 16 * 16}, ec2_{2 * 16 * 16};
+    Weights ecw_{2 * 16};
     Family nz0_{2 * kNnzBuckets * 64}, nz1_{2 * kNnzBuckets * kNnzBuckets * 64}, nz2_{2 * kNnzBuckets * 64};
     Weights nzw_{2 * 64};
     Family zf0_{2 * 64 * 16}, zf1_{2 * 64 * 14}, zf2_{2 * 10 * 16 * 10 * 14};
@@ -335,7 +448,7 @@ private:
     Weights exw_{2 * 10 * 16};
     Family mt0_{2 * 64 * 16 * 16}, mt1_{2 * 16 * 16 * 16}, mt2_{2 * 16 * 16};
     Weights mtw_{2 * 16};
-    Family sg0_{2 * 64 * 9}, sg1_{2 * 64 * 9}, sg2_{2 * 64};
+    Family sg0_{2 * 64 * 9}, sg1_{2 * 64 * 9}, sg2_{2 * 64 * 16};
     Weights sgw_{2 * 10};
     Family dz0_{2 * 17 * 14}, dz1_{2 * 16}, dz2_{2 * 17 * 16};
     Weights dzw_{2 * 17};
@@ -352,6 +465,17 @@ const int Model::kUnzig[64] = {0,  1,  5,  6,  14, 15, 27, 28, 2,  4,  7,  13, 1
                                3,  8,  12, 17, 25, 30, 41, 43, 9,  11, 18, 24, 31, 40, 44, 53,
                                10, 19, 23, 32, 39, 45, 52, 54, 20, 22, 33, 38, 46, 51, 55, 60,
                                21, 34, 37, 47, 50, 56, 59, 61, 35, 36, 48, 49, 57, 58, 62, 63};
+
+// kIdct[u][i] = round(4096 * c(u) * cos((2i + 1) u pi / 16)), c(0) = 1/sqrt(2), else 1: integers, so every
+// machine predicts the same.
+const int32_t Model::kIdct[8][8] = {{2896, 2896, 2896, 2896, 2896, 2896, 2896, 2896},
+                                    {4017, 3406, 2276, 799, -799, -2276, -3406, -4017},
+                                    {3784, 1567, -1567, -3784, -3784, -1567, 1567, 3784},
+                                    {3406, -799, -4017, -2276, 2276, 4017, 799, -3406},
+                                    {2896, -2896, -2896, 2896, 2896, -2896, -2896, 2896},
+                                    {2276, -4017, 799, 3406, -3406, -799, 4017, -2276},
+                                    {1567, -3784, 3784, -1567, -1567, 3784, -3784, 1567},
+                                    {799, -2276, 3406, -4017, 4017, -3406, 2276, -799}};
 
 }  // namespace
 
