@@ -146,15 +146,34 @@ struct Family {
     Counter& operator[](size_t i) { return c[i]; }
 };
 
+constexpr int kMaxInputs = 7;
+
+// Adaptive probability map: refines a probability in a small context by interpolating between 33 learned
+// points along the stretched axis.
+struct Apm {
+    std::vector<int32_t> t;
+    size_t index = 0;
+    explicit Apm(size_t contexts) : t(contexts * 33) {
+        for (size_t c = 0; c < contexts; c++)
+            for (int j = 0; j < 33; j++) t[c * 33 + j] = squash((j - 16) * 128) * 16;
+    }
+    int refine(int p, size_t cx, const int16_t* stretch) {
+        int s = stretch[p] + 2048, lo = s >> 7, w = s & 127;
+        size_t base = cx * 33 + lo;
+        index = base + (w >> 6);
+        return (t[base] * (128 - w) + t[base + 1] * w) >> 11;
+    }
+    void update(int y) { t[index] += ((y << 16) - t[index]) >> kApmRate; }
+    static constexpr int kApmRate = 7;
+};
+
 struct Weights {
     std::vector<int32_t> w;
-    explicit Weights(size_t sets) : w(sets * 4) {
-        for (size_t i = 0; i < sets; i++) {
-            w[4 * i] = w[4 * i + 1] = w[4 * i + 2] = 22000;
-            w[4 * i + 3] = 0;
-        }
+    explicit Weights(size_t sets, int inputs = 3) : w(sets * (kMaxInputs + 1), 0) {
+        for (size_t i = 0; i < sets; i++)
+            for (int k = 0; k < inputs; k++) w[(kMaxInputs + 1) * i + k] = 60000 / inputs;
     }
-    int32_t* operator[](size_t i) { return &w[4 * i]; }
+    int32_t* operator[](size_t i) { return &w[(kMaxInputs + 1) * i]; }
 };
 
 class Model {
@@ -163,11 +182,13 @@ public:
 
     void run(Frame& f) {
         std::vector<std::vector<uint8_t>> nnz(f.comps.size()), edges(f.comps.size());
+        std::vector<std::vector<int32_t>> resid(f.comps.size());  // DC prediction residuals
         for (size_t ci = 0; ci < f.comps.size(); ci++) {
             Component& c = f.comps[ci];
             const int cls = ci == 0 ? 0 : 1;
             nnz[ci].assign(size_t(c.bw) * c.bh, 0);
             edges[ci].assign(size_t(c.bw) * c.bh, 0);
+            resid[ci].assign(size_t(c.bw) * c.bh, 0);
             const Component& luma = f.comps[0];
             for (int z = 0; z < 64; z++) q_[z] = std::max<int>(1, f.quant[ci][z]);
             int prev_resid = 0;
@@ -186,6 +207,20 @@ public:
                     else
                         navg = above ? na : left ? nl : 14;
                     int nx;
+                    // The block of an earlier component at the same place: Cb for Cr when they have the same
+                    // size, else the luma block at the same position.
+                    ref_ = nullptr;
+                    ref_resid_ = 0;
+                    if (ci > 0) {
+                        size_t rc = ci >= 2 && f.comps[1].bw == c.bw && f.comps[1].bh == c.bh ? 1 : 0;
+                        const Component& r = f.comps[rc];
+                        int rx = int(int64_t(bx) * r.h / c.h), ry = int(int64_t(by) * r.v / c.v);
+                        if (rx < r.bw && ry < r.bh) {
+                            ref_ = r.coef.data() + (size_t(ry) * r.bw + rx) * 64;
+                            ref_resid_ = resid[rc][size_t(ry) * r.bw + rx];
+                        }
+                    }
+                    ci_ = int(std::min<size_t>(ci, 3));
                     if (ci > 0) {
                         int lx = int(int64_t(bx) * luma.h / c.h), ly = int(int64_t(by) * luma.v / c.v);
                         nx = (lx < luma.bw && ly < luma.bh) ? kNnzBucket[nnz[0][size_t(ly) * luma.bw + lx]] : 14;
@@ -208,6 +243,7 @@ public:
                     code_ac(b, above, left, corner, ne, cls, kEdge, 14);
                     n += ne;
                     code_dc(b, above, left, corner, n, cls, prev_resid);
+                    resid[ci][blk] = prev_resid;
                 }
             }
         }
@@ -215,19 +251,30 @@ public:
 
 private:
     int bit(int b, Counter& c0, Counter& c1, Counter& c2, int32_t* w) {
-        const int s0 = t_.stretch[c0.p >> 4], s1 = t_.stretch[c1.p >> 4], s2 = t_.stretch[c2.p >> 4];
-        int64_t dot = int64_t(w[0]) * s0 + int64_t(w[1]) * s1 + int64_t(w[2]) * s2 + int64_t(w[3]) * 256;
+        Counter* cs[3] = {&c0, &c1, &c2};
+        return bitn(b, cs, 3, w);
+    }
+
+    // One binary decision: the counters' stretched probabilities mixed by the weight set `w` (n + 1 weights,
+    // the last for a bias input), coded, then counters and weights updated towards the outcome.
+    int bitn(int b, Counter* const* cs, int n, int32_t* w, Apm* apm = nullptr, size_t apm_cx = 0) {
+        int st[kMaxInputs + 1];
+        int64_t dot = 0;
+        for (int i = 0; i < n; i++) {
+            st[i] = t_.stretch[cs[i]->p >> 4];
+            dot += int64_t(w[i]) * st[i];
+        }
+        st[n] = 256;
+        dot += int64_t(w[n]) * 256;
         int d = int(std::max<int64_t>(-2047, std::min<int64_t>(2047, dot >> 16)));
         int p = std::max(1, std::min(4095, squash(d)));
-        b = coder_.code(b, p);
+        int pc = p;
+        if (apm) pc = std::max(1, std::min(4095, (p + 3 * apm->refine(p, apm_cx, t_.stretch)) >> 2));
+        b = coder_.code(b, pc);
+        if (apm) apm->update(b);
         int err = ((b << 12) - p) * kMixerRate;
-        w[0] += (s0 * err) >> kMixerShift;
-        w[1] += (s1 * err) >> kMixerShift;
-        w[2] += (s2 * err) >> kMixerShift;
-        w[3] += (256 * err) >> kMixerShift;
-        update(c0, b);
-        update(c1, b);
-        update(c2, b);
+        for (int i = 0; i <= n; i++) w[i] += (st[i] * err) >> kMixerShift;
+        for (int i = 0; i < n; i++) update(*cs[i], b);
         return b;
     }
 
@@ -314,18 +361,28 @@ private:
             const int upv = up_nat >= 0 ? b[kUnzig[up_nat]] : 0, lfv = lf_nat >= 0 ? b[kUnzig[lf_nat]] : 0;
             const int ib = std::min(bucket16(iabs(upv) + iabs(lfv)), 9);
             const int rb = kNnzBucket[rem], zb = zband(z);
+            const int na3 = above ? std::min(iabs(above[z]), 3) : 0, nl3 = left ? std::min(iabs(left[z]), 3) : 0;
+            const int xv = ref_ ? std::min(iabs(ref_[z]), 7) : 0;
             int v = coder_.decoding() ? 0 : b[z];
             if (length - k > rem) {
-                int nonzero = bit(v != 0, zf0_[(cls * 64 + z) * 16 + mb], zf1_[(cls * 64 + z) * 14 + rb],
-                                  zf2_[(((cls * 10 + zb) * 16 + mb) * 10 + ib) * 14 + rb], zfw_[cls * 64 + z]);
+                Counter* cs[6] = {&zf0_[(cls * 64 + z) * 16 + mb], &zf1_[(cls * 64 + z) * 14 + rb],
+                                  &zf2_[(((cls * 10 + zb) * 16 + mb) * 10 + ib) * 14 + rb],
+                                  &zf3_[((cls * 64 + z) * 4 + na3) * 4 + nl3],
+                                  &zf4_[((cls * 64 + z) * 8 + std::min(bucket16(iabs(upv)), 7)) * 8 +
+                                        std::min(bucket16(iabs(lfv)), 7)],
+                                  &zf5_[((ci_ * 64 + z) * 8 + xv) * 16 + mb]};
+                int nonzero = bitn(v != 0, cs, 6, zfw_[cls * 64 + z], &zfa_, (cls * 64 + z) * 14 + rb);
                 if (!nonzero) continue;
             }
             int a = iabs(v), e = bit_length(a);
             int i = 1;
             for (; i < 15; i++) {
-                int more = bit(e > i, ex0_[((cls * 64 + z) * 16 + mb) * 16 + i],
-                               ex1_[((cls * 10 + zb) * 10 + ib) * 16 + i], ex2_[(cls * 14 + rb) * 16 + i],
-                               exw_[(cls * 10 + zb) * 16 + i]);
+                Counter* cs[6] = {&ex0_[((cls * 64 + z) * 16 + mb) * 16 + i],
+                                  &ex1_[((cls * 10 + zb) * 10 + ib) * 16 + i], &ex2_[(cls * 14 + rb) * 16 + i],
+                                  &ex3_[(((cls * 10 + zb) * 4 + na3) * 4 + nl3) * 16 + i],
+                                  &ex4_[((cls * 64 + z) * 10 + ib) * 16 + i],
+                                  &ex5_[((ci_ * 64 + z) * 8 + xv) * 16 + i]};
+                int more = bitn(e > i, cs, 6, exw_[(cls * 10 + zb) * 16 + i], &exa_, ((cls * 64 + z) * 16 + i));
                 if (!more) break;
             }
             e = i;
@@ -337,8 +394,10 @@ private:
                 m = (m << 1) | mbit;
             }
             const int su = sign3(upv), sf = sign3(lfv);
-            int neg = bit(v < 0, sg0_[((cls * 64 + z) * 3 + sa) * 3 + sl], sg1_[((cls * 64 + z) * 3 + su) * 3 + sf],
-                          sg2_[(cls * 64 + z) * 16 + std::min(e, 15)], sgw_[cls * 10 + zb]);
+            Counter* sc[4] = {&sg0_[((cls * 64 + z) * 3 + sa) * 3 + sl], &sg1_[((cls * 64 + z) * 3 + su) * 3 + sf],
+                              &sg2_[(cls * 64 + z) * 16 + std::min(e, 15)],
+                              &sg3_[((ci_ * 64 + z) * 3 + (ref_ ? sign3(ref_[z]) : 0)) * 3 + sa]};
+            int neg = bitn(v < 0, sc, 4, sgw_[cls * 10 + zb]);
             b[z] = int16_t(neg ? -m : m);
             rem--;
         }
@@ -403,14 +462,17 @@ private:
         }
         const int nb = kNnzBucket[n], pr = bucket16(iabs(prev_resid));
         int r = coder_.decoding() ? 0 : b[0] - pred;
-        int nonzero = bit(r != 0, dz0_[(cls * 17 + g) * 14 + nb], dz1_[cls * 16 + pr], dz2_[(cls * 17 + g) * 16 + pr],
-                          dzw_[cls * 17 + g]);
+        const int xr = bucket16(iabs(ref_resid_)), xs = sign3(ref_resid_);
+        Counter* zc[4] = {&dz0_[(cls * 17 + g) * 14 + nb], &dz1_[cls * 16 + pr], &dz2_[(cls * 17 + g) * 16 + pr],
+                          &dz3_[(ci_ * 16 + xr) * 17 + g]};
+        int nonzero = bitn(r != 0, zc, 4, dzw_[cls * 17 + g]);
         if (nonzero) {
             int a = iabs(r), e = bit_length(a);
             int i = 1;
             for (; i < 16; i++) {
-                int more = bit(e > i, de0_[(cls * 17 + g) * 16 + i], de1_[(cls * 14 + nb) * 16 + i],
-                               de2_[(cls * 16 + pr) * 16 + i], dew_[cls * 16 + i]);
+                Counter* ec[4] = {&de0_[(cls * 17 + g) * 16 + i], &de1_[(cls * 14 + nb) * 16 + i],
+                                  &de2_[(cls * 16 + pr) * 16 + i], &de3_[(ci_ * 16 + xr) * 16 + i]};
+                int more = bitn(e > i, ec, 4, dew_[cls * 16 + i]);
                 if (!more) break;
             }
             e = i;
@@ -420,8 +482,9 @@ private:
                                dm2_[cls * 16 + j], dmw_[cls * 17 + e]);
                 m = (m << 1) | mbit;
             }
-            int neg = bit(r < 0, ds0_[cls * 17 + g], ds1_[cls * 16 + pr], ds2_[cls * 3 + sign3(prev_resid)],
-                          dsw_[cls]);
+            Counter* sc[4] = {&ds0_[cls * 17 + g], &ds1_[cls * 16 + pr], &ds2_[cls * 3 + sign3(prev_resid)],
+                              &ds3_[(ci_ * 3 + xs) * 16 + xr]};
+            int neg = bitn(r < 0, sc, 4, dsw_[cls]);
             r = neg ? -m : m;
         } else {
             r = 0;
@@ -436,6 +499,9 @@ private:
     static const int32_t kIdct[8][8];
 
     int q_[64] = {};
+    const int16_t* ref_ = nullptr;  // the other component's block at this place (see run)
+    int ci_ = 0;
+    int ref_resid_ = 0;
     BinaryCoder& coder_;
     const Tables& t_;
     Family ec0_{2 * 14 * 16}, ec1_{2 * 16 * 16 * 16}, ec2_{2 * 16 * 16};
@@ -443,21 +509,29 @@ private:
     Family nz0_{2 * kNnzBuckets * 64}, nz1_{2 * kNnzBuckets * kNnzBuckets * 64}, nz2_{2 * kNnzBuckets * 64};
     Weights nzw_{2 * 64};
     Family zf0_{2 * 64 * 16}, zf1_{2 * 64 * 14}, zf2_{2 * 10 * 16 * 10 * 14};
-    Weights zfw_{2 * 64};
+    Family zf3_{2 * 64 * 16}, zf4_{2 * 64 * 64}, zf5_{4 * 64 * 8 * 16};
+    Weights zfw_{2 * 64, 6};
+    Apm zfa_{2 * 64 * 14};
     Family ex0_{2 * 64 * 16 * 16}, ex1_{2 * 10 * 10 * 16}, ex2_{2 * 14 * 16};
-    Weights exw_{2 * 10 * 16};
+    Family ex3_{2 * 10 * 16 * 16}, ex4_{2 * 64 * 10 * 16}, ex5_{4 * 64 * 8 * 16};
+    Weights exw_{2 * 10 * 16, 6};
+    Apm exa_{2 * 64 * 16};
     Family mt0_{2 * 64 * 16 * 16}, mt1_{2 * 16 * 16 * 16}, mt2_{2 * 16 * 16};
     Weights mtw_{2 * 16};
     Family sg0_{2 * 64 * 9}, sg1_{2 * 64 * 9}, sg2_{2 * 64 * 16};
-    Weights sgw_{2 * 10};
+    Family sg3_{4 * 64 * 9};
+    Weights sgw_{2 * 10, 4};
     Family dz0_{2 * 17 * 14}, dz1_{2 * 16}, dz2_{2 * 17 * 16};
-    Weights dzw_{2 * 17};
+    Family dz3_{4 * 16 * 17};
+    Weights dzw_{2 * 17, 4};
     Family de0_{2 * 17 * 16}, de1_{2 * 14 * 16}, de2_{2 * 16 * 16};
-    Weights dew_{2 * 16};
+    Family de3_{4 * 16 * 16};
+    Weights dew_{2 * 16, 4};
     Family dm0_{2 * 17 * 16}, dm1_{2 * 17 * 17 * 16}, dm2_{2 * 16};
     Weights dmw_{2 * 17};
     Family ds0_{2 * 17}, ds1_{2 * 16}, ds2_{2 * 3};
-    Weights dsw_{2};
+    Family ds3_{4 * 3 * 16};
+    Weights dsw_{2, 4};
 };
 
 // Zigzag position of each natural index.
