@@ -86,6 +86,11 @@ def check_header(h: Header) -> None:
             imagefile.check_layout(shape, h.dtype, h.layout)
         elif h.dtype != "uint8":
             raise FormatError(f"a {h.dtype} image without its layout")
+    elif h.media == "jpeg":
+        from .jpegfile import MAX_JPEG_BYTES
+
+        if len(shape) != 1 or h.dtype != "uint8" or shape[0] > MAX_JPEG_BYTES or h.layout:
+            raise FormatError(f"invalid JPEG file header: shape {shape}, dtype {h.dtype}")
     else:
         if len(shape) != 2 or h.dtype != "float32":
             raise FormatError(f"invalid audio header: shape {shape}, dtype {h.dtype}")
