@@ -38,17 +38,46 @@ def _read_input(name: str) -> tuple[bytes, Path | None]:
     return read_file(name), Path(name)
 
 
-def _deliver(data: bytes, target: Path | None, source: Path | None, remove_source: bool, to_terminal_ok: bool) -> None:
+def _deliver(data: bytes, target: Path | None, source: Path | None, remove_source: bool, to_terminal_ok: bool) -> int:
     """Write the result atomically (or to stdout when target is None), with the source's permission bits; remove
-    the source only after that."""
+    the source only after that. Returns the bytes written."""
     from .fileio import source_mode, write_atomic, write_stdout
 
     if target is None:
         write_stdout(data, to_terminal_ok)
-        return
+        return len(data)
     write_atomic(target, data, source_mode(source))
     if remove_source and source is not None:
         source.unlink()
+    return len(data)
+
+
+_OUTPUT_HELP = ("Output file; with several inputs or -r, a directory (created if needed; directory trees are "
+                "mirrored under it). '-' for stdout.")
+
+
+def _batch_options(command):
+    command = click.option("-T", "--workers", type=click.IntRange(min=0), default=1, show_default=True,
+                           help="Worker processes, each loading its model once (0: one per CPU core).")(command)
+    return click.option("-r", "--recursive", is_flag=True, help="Process the files under directories.")(command)
+
+
+def _plan(inputs, recursive: bool, output: str | None, to_stdout: bool, workers: int, wanted):
+    """The batch's tasks, and the -o value left for single-file naming (None when -o names a directory)."""
+    from .batch import plan
+
+    if to_stdout and workers != 1:
+        raise click.UsageError("-c writes the files one after another: it takes no -T")
+    tasks, to_dir = plan(inputs, recursive, output, wanted)
+    return tasks, (None if to_dir else output)
+
+
+def _run_batch(tasks, action, workers: int, verb: str, compressing: bool) -> None:
+    """Run the batch (progress bar and summary for several files); exit 1 at the end if any file failed."""
+    from .batch import run
+
+    if run(tasks, action, workers, verb, compressing):
+        sys.exit(1)
 
 
 def _run_each(inputs: tuple[str, ...], action) -> None:
@@ -95,7 +124,7 @@ def cli() -> None:
 
 @cli.command(cls=CodecOptionsCommand)
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only); '-' for stdout.")
+@click.option("-o", "--output", type=click.Path(), help=_OUTPUT_HELP)
 @click.option("--codec", "codec_id", default=None,
               help="Codec id (see `rcodec codecs`); default: jpeg (the same file back) for JPEG files, else lossless.")
 @click.option("-q", "--quality", type=int, default=None, help="Rate point of a lossy codec (higher: better, larger).")
@@ -108,17 +137,17 @@ def cli() -> None:
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output; keep the input.")
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the input after successful compression.")
 @click.option("-k", "--keep", is_flag=True, help="Keep the input (the default; accepted as gzip and zstd do).")
+@_batch_options
 def compress(inputs, output, codec_id, quality, params, coder, weights, force, to_stdout, remove_source, keep,
-             **codec_flags) -> None:
+             recursive, workers, **codec_flags) -> None:
     """Compress image or audio files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
     from . import media as media_mod
     from .fileio import check_output
     from .pipeline import encode_prepared, prepare
 
-    if output and len(inputs) > 1:
-        raise click.UsageError("-o takes a single input")
     if keep and remove_source:
         raise click.UsageError("--keep and --rm contradict each other")
+    tasks, output = _plan(inputs, recursive, output, to_stdout, workers, lambda path: not path.endswith(SUFFIX))
     codec_params = _parse_params(params)
     if quality is not None:
         codec_params["quality"] = quality
@@ -126,18 +155,18 @@ def compress(inputs, output, codec_id, quality, params, coder, weights, force, t
     if weights is not None:
         codec_params["weights"] = weights
 
-    def one(name: str) -> None:
+    def one(name: str, out_dir: Path | None = None) -> int:
         data, source = _read_input(name)
-        target = _output_path(name, output, to_stdout, lambda n: n + SUFFIX)
+        target = _output_path(name, output, to_stdout, lambda n: n + SUFFIX, out_dir)
         if target is not None:
             if name != "-" and name.endswith(SUFFIX) and output is None:
                 raise RcodecError(f"{name}: already has the {SUFFIX} suffix")
             check_output(target, source, force)
         media = media_mod.load_bytes(data, name)
         media, codec_obj, coder_obj, resolved = prepare(media, codec_id, coder, name, **codec_params)
-        _deliver(encode_prepared(media, codec_obj, coder_obj, resolved), target, source, remove_source, force)
+        return _deliver(encode_prepared(media, codec_obj, coder_obj, resolved), target, source, remove_source, force)
 
-    _run_each(inputs, one)
+    _run_batch(tasks, one, workers, "compressed", True)
 
 
 def _same_format(a: str, b: str) -> bool:
@@ -147,9 +176,11 @@ def _same_format(a: str, b: str) -> bool:
     return table.get(a.lower()) == table.get(b.lower())
 
 
-def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Path | None:
+def _output_path(name: str, output: str | None, to_stdout: bool, default, out_dir: Path | None = None) -> Path | None:
     if to_stdout or output == "-":
         return None
+    if out_dir is not None:
+        return out_dir / Path(default(name)).name
     if output:
         return Path(output)
     if name == "-":
@@ -159,7 +190,7 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
 
 @cli.command(cls=CodecOptionsCommand, decoding=True)
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only); '-' for stdout.")
+@click.option("-o", "--output", type=click.Path(), help=_OUTPUT_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
 @click.option("--rm", "remove_source", is_flag=True, help="Remove the .rcz input after successful decompression.")
@@ -168,7 +199,9 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default) -> Pat
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Decode option; repeatable (`rcodec codecs ID` lists a codec's decode options).")
 @click.option("-k", "--keep", is_flag=True, help="Keep the input (the default; accepted as gzip and zstd do).")
-def decompress(inputs, output, force, to_stdout, remove_source, weights, params, keep, **codec_flags) -> None:
+@_batch_options
+def decompress(inputs, output, force, to_stdout, remove_source, weights, params, keep, recursive, workers,
+               **codec_flags) -> None:
     """Decompress .rcz files, restoring the original format where that is exact (x.png.rcz -> x.png; a JPEG's
     pixels come back as x.png, an animation as APNG)."""
     from . import container
@@ -176,10 +209,9 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
     from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, default_suffix, to_file
     from .pipeline import decode_container
 
-    if output and len(inputs) > 1:
-        raise click.UsageError("-o takes a single input")
     if keep and remove_source:
         raise click.UsageError("--keep and --rm contradict each other")
+    tasks, output = _plan(inputs, recursive, output, to_stdout, workers, lambda path: path.endswith(SUFFIX))
     options = _parse_params(params) | ({"weights": weights} if weights else {}) | declared_values(codec_flags)
 
     def default_name(name: str) -> str:
@@ -187,9 +219,9 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
             raise RcodecError(f"{name}: unknown suffix (expected {SUFFIX}; use -o to name the output)")
         return name[: -len(SUFFIX)]
 
-    def one(name: str) -> None:
+    def one(name: str, out_dir: Path | None = None) -> int:
         data, source = _read_input(name)
-        target = _output_path(name, output, to_stdout, default_name)
+        target = _output_path(name, output, to_stdout, default_name, out_dir)
         parsed = container.read(data)  # cheap: checksums and lengths, no decoding
         h = parsed.header
         suffix = None
@@ -216,9 +248,9 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
         if not exact:
             click.echo(f"rcodec: warning: {target or 'output'}: {suffix} does not hold the decoded "
                        f"{media.kind} exactly", err=True)
-        _deliver(file_bytes, target, source, remove_source, True)
+        return _deliver(file_bytes, target, source, remove_source, True)
 
-    _run_each(inputs, one)
+    _run_batch(tasks, one, workers, "decompressed", False)
 
 
 @cli.command()
