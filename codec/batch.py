@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,7 +140,12 @@ def _outcomes(tasks: list[Task], action: Action, workers: int) -> Iterator[Outco
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield future.result()
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        raise RcodecError("a worker process died (out of memory, or killed); the files not "
+                                          "reported as done were not processed") from None
+                    yield outcome
                     task = next(queue, None)
                     if task is not None:
                         pending.add(pool.submit(_worker, task))

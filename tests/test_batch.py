@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+import rcodec
 from rcodec import batch
 from rcodec.cli import _load_plugin_commands, cli
 
@@ -113,3 +114,16 @@ def test_progress_bar_shows_files_per_second_and_the_running_ratio(monkeypatch):
 def test_one_file_prints_no_summary(tree):
     result = run("compress", str(tree / "a0.png"))
     assert result.exit_code == 0 and result.output == ""
+
+
+def test_a_worker_that_dies_is_a_clear_error(tmp_path):
+    def die(name, out_dir):
+        if name == "b":
+            import os
+
+            os._exit(3)
+        return 1
+
+    tasks = [batch.Task(n) for n in ("a", "b", "c", "d")]
+    with pytest.raises(rcodec.RcodecError, match="worker process died"):
+        batch.run(tasks, die, workers=2)
