@@ -280,11 +280,20 @@ def test_errors_show_no_python_reprs(tmp_path):
     assert " at 0x" not in result.output and "<_io" not in result.output
 
 
-def test_jpeg_decompresses_to_a_png_of_its_pixels(tmp_path, small_image):
+def test_jpeg_decompresses_to_the_same_file_by_default(tmp_path, small_image):
+    jpg = tmp_path / "photo.jpg"
+    Image.fromarray(small_image).save(jpg, quality=80)
+    original = jpg.read_bytes()
+    assert run("compress", "--rm", str(jpg)).exit_code == 0
+    assert run("decompress", str(tmp_path / "photo.jpg.rcz")).exit_code == 0
+    assert jpg.read_bytes() == original
+
+
+def test_jpeg_coded_as_pixels_decompresses_to_a_png_of_its_pixels(tmp_path, small_image):
     jpg = tmp_path / "photo.jpg"
     Image.fromarray(small_image).save(jpg, quality=80)
     pixels = np.asarray(Image.open(jpg))
-    assert run("compress", "--rm", str(jpg)).exit_code == 0
+    assert run("compress", "--codec", "lossless", "--rm", str(jpg)).exit_code == 0
     assert run("decompress", str(tmp_path / "photo.jpg.rcz")).exit_code == 0
     assert not jpg.exists()
     back = Image.open(tmp_path / "photo.png")

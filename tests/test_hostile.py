@@ -29,7 +29,8 @@ def _refused(data: bytes, **limits):
 def test_ans_lossless_file_claiming_ten_million_rows_is_refused_fast():
     data = rcodec.encode(RNG.integers(0, 256, (64, 2), dtype=np.uint8), coder="ans")
     outcome = _refused(reheader(data, shape=(10_000_000, 2)))
-    assert outcome.seconds < 10 and "bytes of coded data" in outcome.message
+    # version 2 refuses the stripe sizes, version 1 the payload; either way before any work
+    assert outcome.seconds < 10 and ("bytes of coded data" in outcome.message or "stripe" in outcome.message)
 
 
 def test_gray_file_claiming_a_row_of_2_to_28_pixels_is_refused_without_allocating():
