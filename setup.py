@@ -51,7 +51,7 @@ jpeg_kernel = Pybind11Extension(
     ["plugins/jpeg/format.cpp", "plugins/jpeg/model.cpp", "plugins/jpeg/module.cpp"],
     include_dirs=["plugins/jpeg"],
     cxx_std=17,
-    extra_compile_args=["-O2"],
+    extra_compile_args=["-O3"],
 )
 
 setup(

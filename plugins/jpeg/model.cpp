@@ -44,7 +44,7 @@ struct Counter {
     uint8_t n = 0;
 };
 
-constexpr int kCounterLimit = 127;
+constexpr int kCounterLimit = 255;
 constexpr int kMixerShift = 14;
 constexpr int kMixerRate = 10;
 
@@ -189,7 +189,6 @@ public:
             nnz[ci].assign(size_t(c.bw) * c.bh, 0);
             edges[ci].assign(size_t(c.bw) * c.bh, 0);
             resid[ci].assign(size_t(c.bw) * c.bh, 0);
-            const Component& luma = f.comps[0];
             for (int z = 0; z < 64; z++) q_[z] = std::max<int>(1, f.quant[ci][z]);
             int prev_resid = 0;
             for (int by = 0; by < c.bh; by++) {
@@ -211,6 +210,7 @@ public:
                     // size, else the luma block at the same position.
                     ref_ = nullptr;
                     ref_resid_ = 0;
+                    nx = 14;
                     if (ci > 0) {
                         size_t rc = ci >= 2 && f.comps[1].bw == c.bw && f.comps[1].bh == c.bh ? 1 : 0;
                         const Component& r = f.comps[rc];
@@ -218,15 +218,12 @@ public:
                         if (rx < r.bw && ry < r.bh) {
                             ref_ = r.coef.data() + (size_t(ry) * r.bw + rx) * 64;
                             ref_resid_ = resid[rc][size_t(ry) * r.bw + rx];
+                            nx = kNnzBucket[nnz[rc][size_t(ry) * r.bw + rx]];
                         }
+                    } else if (above && bx + 1 < c.bw) {
+                        nx = kNnzBucket[nnz[ci][blk - c.bw + 1]];
                     }
                     ci_ = int(std::min<size_t>(ci, 3));
-                    if (ci > 0) {
-                        int lx = int(int64_t(bx) * luma.h / c.h), ly = int(int64_t(by) * luma.v / c.v);
-                        nx = (lx < luma.bw && ly < luma.bh) ? kNnzBucket[nnz[0][size_t(ly) * luma.bw + lx]] : 14;
-                    } else {
-                        nx = (above && bx + 1 < c.bw) ? kNnzBucket[nnz[ci][blk - c.bw + 1]] : 14;
-                    }
                     // Interior (rows and columns 1-7) first, then the first row and column, which are predicted
                     // from the neighbours' edges and this block's interior.
                     int n = 0, ne = 0;
@@ -289,7 +286,7 @@ private:
         for (int i = 5; i >= 0; i--) {
             int b = bit((n >> i) & 1, nz0_[(cls * kNnzBuckets + navg) * 64 + node],
                         nz1_[((cls * kNnzBuckets + na) * kNnzBuckets + nl) * 64 + node],
-                        nz2_[(cls * kNnzBuckets + nx) * 64 + node], nzw_[cls * 64 + node]);
+                        nz2_[(ci_ * kNnzBuckets + nx) * 64 + node], nzw_[cls * 64 + node]);
             node = node * 2 + b;
         }
         return node - 64;
@@ -324,13 +321,14 @@ private:
             const int z = order[k], nat = kZigzag[z], row = nat >> 3, col = nat & 7;
             const bool edge_row = row == 0, edge_col = col == 0;
             int64_t est;  // expected magnitude at this frequency, x8
-            int sa = 0, sl = 0;
+            int sa = 0, sl = 0, se = 0;
             const int16_t* nb = edge_row ? above : edge_col ? left : nullptr;
             if (nb) {
                 int64_t e = edge_estimate(b, nb, edge_row ? col : row, edge_col);
                 est = e < 0 ? -e : e;
                 sa = e > 2 ? 1 : e < -2 ? 2 : 0;
                 sl = est < 8 ? 0 : est < 24 ? 1 : 2;
+                se = 1 + (e < 0) * 16 + bucket16(int(std::min<int64_t>(est, 1 << 20)));
             } else if (above && left) {
                 est = (13 * (iabs(above[z]) + iabs(left[z])) + 6 * iabs(corner[z])) >> 2;
             } else if (above) {
@@ -371,7 +369,7 @@ private:
                                   &zf4_[((cls * 64 + z) * 8 + std::min(bucket16(iabs(upv)), 7)) * 8 +
                                         std::min(bucket16(iabs(lfv)), 7)],
                                   &zf5_[((ci_ * 64 + z) * 8 + xv) * 16 + mb]};
-                int nonzero = bitn(v != 0, cs, 6, zfw_[cls * 64 + z], &zfa_, (cls * 64 + z) * 14 + rb);
+                int nonzero = bitn(v != 0, cs, 6, zfw_[ci_ * 64 + z], &zfa_, (cls * 64 + z) * 14 + rb);
                 if (!nonzero) continue;
             }
             int a = iabs(v), e = bit_length(a);
@@ -394,10 +392,11 @@ private:
                 m = (m << 1) | mbit;
             }
             const int su = sign3(upv), sf = sign3(lfv);
-            Counter* sc[4] = {&sg0_[((cls * 64 + z) * 3 + sa) * 3 + sl], &sg1_[((cls * 64 + z) * 3 + su) * 3 + sf],
+            Counter* sc[5] = {&sg0_[((cls * 64 + z) * 3 + sa) * 3 + sl], &sg1_[((cls * 64 + z) * 3 + su) * 3 + sf],
                               &sg2_[(cls * 64 + z) * 16 + std::min(e, 15)],
-                              &sg3_[((ci_ * 64 + z) * 3 + (ref_ ? sign3(ref_[z]) : 0)) * 3 + sa]};
-            int neg = bitn(v < 0, sc, 4, sgw_[cls * 10 + zb]);
+                              &sg3_[((ci_ * 64 + z) * 3 + (ref_ ? sign3(ref_[z]) : 0)) * 3 + sa],
+                              &sg4_[((cls * 64 + z) * 33 + se) * 4 + std::min(e, 4) - 1]};
+            int neg = bitn(v < 0, sc, 5, sgw_[(cls * 10 + zb) * 2 + (se > 0)]);
             b[z] = int16_t(neg ? -m : m);
             rem--;
         }
@@ -506,11 +505,11 @@ private:
     const Tables& t_;
     Family ec0_{2 * 14 * 16}, ec1_{2 * 16 * 16 * 16}, ec2_{2 * 16 * 16};
     Weights ecw_{2 * 16};
-    Family nz0_{2 * kNnzBuckets * 64}, nz1_{2 * kNnzBuckets * kNnzBuckets * 64}, nz2_{2 * kNnzBuckets * 64};
+    Family nz0_{2 * kNnzBuckets * 64}, nz1_{2 * kNnzBuckets * kNnzBuckets * 64}, nz2_{4 * kNnzBuckets * 64};
     Weights nzw_{2 * 64};
     Family zf0_{2 * 64 * 16}, zf1_{2 * 64 * 14}, zf2_{2 * 10 * 16 * 10 * 14};
     Family zf3_{2 * 64 * 16}, zf4_{2 * 64 * 64}, zf5_{4 * 64 * 8 * 16};
-    Weights zfw_{2 * 64, 6};
+    Weights zfw_{4 * 64, 6};
     Apm zfa_{2 * 64 * 14};
     Family ex0_{2 * 64 * 16 * 16}, ex1_{2 * 10 * 10 * 16}, ex2_{2 * 14 * 16};
     Family ex3_{2 * 10 * 16 * 16}, ex4_{2 * 64 * 10 * 16}, ex5_{4 * 64 * 8 * 16};
@@ -519,8 +518,8 @@ private:
     Family mt0_{2 * 64 * 16 * 16}, mt1_{2 * 16 * 16 * 16}, mt2_{2 * 16 * 16};
     Weights mtw_{2 * 16};
     Family sg0_{2 * 64 * 9}, sg1_{2 * 64 * 9}, sg2_{2 * 64 * 16};
-    Family sg3_{4 * 64 * 9};
-    Weights sgw_{2 * 10, 4};
+    Family sg3_{4 * 64 * 9}, sg4_{2 * 64 * 33 * 4};
+    Weights sgw_{2 * 10 * 2, 5};
     Family dz0_{2 * 17 * 14}, dz1_{2 * 16}, dz2_{2 * 17 * 16};
     Family dz3_{4 * 16 * 17};
     Weights dzw_{2 * 17, 4};

@@ -1,4 +1,5 @@
-"""`rcodec bench lossless`: the lossless codec against PNG (images) and FLAC (audio), sizes and speeds."""
+"""`rcodec bench lossless`: the lossless codec against PNG (images) and FLAC (audio), and JPEG files through their
+default codec (exact recompression, see the jpeg plugin) against the files themselves; sizes and speeds."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".aiff"}
+JPEG_SUFFIXES = {".jpg", ".jpeg"}
 
 
 def _png_bytes(path: Path, array: np.ndarray) -> dict[str, int]:
@@ -44,6 +46,13 @@ def run(paths: list[Path], coder: str | None = None, progress=None) -> dict:
 
     rows = []
     for path in paths:
+        if path.suffix.lower() in JPEG_SUFFIXES:
+            from rcodec.plugins.jpeg.bench import measure
+
+            rows.append(measure(path.name, path.read_bytes(), coder))
+            if progress:
+                progress(rows[-1])
+            continue
         media = load_path(path)
         t0 = time.perf_counter()
         data = rcodec.encode(media, codec="lossless", coder=coder)
@@ -64,6 +73,11 @@ def run(paths: list[Path], coder: str | None = None, progress=None) -> dict:
         if progress:
             progress(row)
     summary = {}
+    jpegs = [r for r in rows if r["kind"] == "jpeg"]
+    if jpegs:
+        from rcodec.plugins.jpeg.bench import summarize
+
+        summary["jpeg"] = summarize(jpegs)
     for kind, baselines in (("image", ("png_file", "png_optimized")), ("audio", ("flac_default", "flac_best"))):
         chosen = [r for r in rows if r["kind"] == kind]
         if not chosen:
@@ -85,16 +99,18 @@ def register(bench_group) -> None:
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
     @click.option("--coder", default=None, help="Entropy coder backend.")
     def bench_lossless(paths, json_path, coder) -> None:
-        """Lossless codec vs PNG and FLAC on files or folders (PNG/WAV/FLAC inside)."""
+        """Lossless codec vs PNG and FLAC on files or folders (PNG/WAV/FLAC inside); JPEG files (exact
+        recompression) vs themselves and JPEG XL's reversible transcoding where imagecodecs has it."""
         files = []
         for p in paths:
             if p.is_dir():
-                files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES)
+                files += sorted(f for f in p.iterdir()
+                                if f.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES | JPEG_SUFFIXES)
             else:
                 files.append(p)
 
         def show(row):
-            base = row.get("png_file") or row.get("flac_default")
+            base = row.get("png_file") or row.get("flac_default") or row.get("jpeg_file")
             click.echo(f"{row['file']:<36} rcz {row['rcz']:>9}  baseline {base:>9}  "
                        f"enc {row['encode_s']:.2f}s dec {row['decode_s']:.2f}s", err=True)
 
