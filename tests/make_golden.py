@@ -5,6 +5,9 @@ codecs' current golden files (qualities 1, 4 and 8 of a codec with more than thr
 samples/golden/retired/TAG/: they must still decode after the upgrade (the weights they were coded with ship as
 retired, decode-only files).
 
+`python tests/make_golden.py only CODEC [CODEC ...]` regenerates the golden files of those codecs alone (after a
+bitstream version bump of theirs), leaving every other file as it was recorded.
+
 `python tests/make_golden.py inr-vc` regenerates only samples/golden/inr/kodim23_crop_64x80.inr-vc.rcz (after new
 `inr-vc` weights or a bitstream change), leaving every other golden file alone; `inr-vc-audio` likewise only
 samples/golden/inr/chirp_stereo_16k.inr-vc.rcz (after new audio weights).
@@ -30,6 +33,39 @@ def golden_presets() -> list[tuple[str, str, str, dict, str]]:
             for name, source, codec, params, coders in PRESETS for coder in coders or registered]
 
 
+def _entry(name: str, source: str, codec: str, params: dict, coder: str) -> dict:
+    data = rcodec.encode(SAMPLES / source, codec=codec, coder=coder, **params)
+    media, _ = decode_bytes(data)
+    (GOLDEN / name).write_bytes(data)
+    entry = {
+        "source": source, "codec": codec, "coder": coder, "params": params,
+        "codec_version": container.read_header(data)[0].codec_version,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "decoded_sha256": hashlib.sha256(media.canonical_bytes()).hexdigest(),
+    }
+    if not rcodec.get_registry().codec(codec).lossless:
+        # Lossy pixels are exact only on machines with the same float kernels: keep them to compare within one
+        # level elsewhere.
+        entry["decoded_png"] = name.removesuffix(".rcz") + ".decoded.png"
+        Image.fromarray(media.data).save(GOLDEN / entry["decoded_png"])
+    print(f"{name}: {len(data)} bytes")
+    return entry
+
+
+def only(codecs: list[str]) -> None:
+    """Regenerate the golden files of `codecs` alone (after their bitstream changed), leaving the others as they
+    were recorded. Entries recorded on a machine with other float kernels than the manifest's note their own
+    `cpu_signature`."""
+    payload = json.loads((GOLDEN / "MANIFEST.json").read_text())
+    for name, source, codec, params, coder in golden_presets():
+        if codec in codecs:
+            entry = _entry(name, source, codec, params, coder)
+            if cpu_signature() != payload["cpu_signature"]:
+                entry["cpu_signature"] = cpu_signature()
+            payload["files"][name] = entry
+    (GOLDEN / "MANIFEST.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
 def main() -> None:
     GOLDEN.mkdir(exist_ok=True)
     previous = json.loads((GOLDEN / "MANIFEST.json").read_text()) if (GOLDEN / "MANIFEST.json").exists() else {}
@@ -39,22 +75,7 @@ def main() -> None:
         old.unlink()
     manifest = {}
     for name, source, codec, params, coder in golden_presets():
-        data = rcodec.encode(SAMPLES / source, codec=codec, coder=coder, **params)
-        media, _ = decode_bytes(data)
-        (GOLDEN / name).write_bytes(data)
-        entry = {
-            "source": source, "codec": codec, "coder": coder, "params": params,
-            "codec_version": container.read_header(data)[0].codec_version,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "decoded_sha256": hashlib.sha256(media.canonical_bytes()).hexdigest(),
-        }
-        if not rcodec.get_registry().codec(codec).lossless:
-            # Lossy pixels are exact only on machines with the same float kernels: keep them to compare within
-            # one level elsewhere.
-            entry["decoded_png"] = name.removesuffix(".rcz") + ".decoded.png"
-            Image.fromarray(media.data).save(GOLDEN / entry["decoded_png"])
-        manifest[name] = entry
-        print(f"{name}: {len(data)} bytes")
+        manifest[name] = _entry(name, source, codec, params, coder)
     payload = {"cpu_signature": cpu_signature(), "files": manifest, "retired": previous.get("retired", {})}
     (GOLDEN / "MANIFEST.json").write_text(json.dumps(payload, indent=2) + "\n")
 
@@ -118,5 +139,7 @@ if __name__ == "__main__":
         make_inr_vc_audio()
     elif sys.argv[1:2] == ["retire"] and len(sys.argv) > 3:
         retire(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1:2] == ["only"] and len(sys.argv) > 2:
+        only(sys.argv[2:])
     else:
         main()
