@@ -83,6 +83,19 @@ def test_training_resumes_exactly(photos, tmp_path):
     assert all(h["y_bpp"] > 0 and h["y_bpp_hyperprior"] > 0 for h in history)
     assert sorted(straight["context"]["order"].tolist()) == list(range(128))
 
+    # Export: the integer weights of this checkpoint, small, naming the transforms they were trained for.
+    from rcodec.entropy.latent import IntegerChannelContext
+    from rcodec.plugins.hyperprior.context import NAME, export_context
+    from rcodec.plugins.hyperprior.context_training import shipped_model
+
+    entry = export_context(tmp_path / "straight" / "checkpoint.pt", "test", folder=tmp_path)
+    model = shipped_model()
+    assert entry["transforms_sha256"] == model.sha256.hex() and entry["steps"] == 4
+    assert (tmp_path / NAME).stat().st_size < 1 << 20
+    exported = torch.load(tmp_path / NAME, weights_only=True)
+    twin = IntegerChannelContext.from_state(exported["context"], model.y_tables, model.thresholds)
+    assert twin.order == straight["context"]["order"].tolist()
+
 
 @pytest.fixture(scope="module")
 def trained_like():

@@ -97,9 +97,9 @@ def context_for_file(model, context_sha256: bytes):
     return _twin_cached(path, sha, model)
 
 
-def export_context(checkpoint: Path, command: str, replace: bool = False) -> dict:
-    """Write weights/hyperprior-context.pt from a training checkpoint (copied first: the run may be writing it)
-    and record it in weights/WEIGHTS.json. The previous export is kept as retired weights unless `replace`."""
+def export_context(checkpoint: Path, command: str, replace: bool = False, folder: Path = WEIGHTS_DIR) -> dict:
+    """Write `folder`/hyperprior-context.pt from a training checkpoint (copied first: the run may be writing it)
+    and record it in `folder`/WEIGHTS.json. The previous export is kept as retired weights unless `replace`."""
     from rcodec.entropy.latent import ChannelContext, IntegerChannelContext
 
     from .context_training import shipped_model
@@ -117,16 +117,16 @@ def export_context(checkpoint: Path, command: str, replace: bool = False) -> dic
     twin = IntegerChannelContext.from_float(context, model.y_tables, model.thresholds)
     out = {"format": FORMAT, "context": twin.to_state(), "transforms_sha256": model.sha256.hex(),
            "training": {"steps": state["step"], "config": cfg}}
-    path = WEIGHTS_DIR / NAME
+    path = folder / NAME
     if replace and path.exists():
         path.unlink()
     else:
-        retire(WEIGHTS_DIR, NAME)
+        retire(folder, NAME)
     tmp_path = path.with_suffix(".tmp")
     torch.save(out, tmp_path)
     tmp_path.replace(path)
-    manifest_path = WEIGHTS_DIR / "WEIGHTS.json"
-    manifest = json.loads(manifest_path.read_text())
+    manifest_path = folder / "WEIGHTS.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     manifest[NAME] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, "steps": state["step"],
                       "transforms_sha256": model.sha256.hex(), "config": cfg, "command": command,
                       "recipe": [_training_command(cfg, state["step"])]}

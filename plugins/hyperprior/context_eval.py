@@ -35,7 +35,10 @@ def _float_context(checkpoint: Path):
     return context.eval(), state["step"]
 
 
-def _file_bits(x: np.ndarray, quality: int, context: bool) -> int:
+def _file(x: np.ndarray, quality: int, context: bool) -> tuple[int, float]:
+    """(bits, best-of-two decode seconds) of the image's file, with or without the context model."""
+    import time
+
     import rcodec
 
     from . import context as context_module
@@ -44,9 +47,15 @@ def _file_bits(x: np.ndarray, quality: int, context: bool) -> int:
     if not context:
         context_module.shipped_context = lambda model: None
     try:
-        return 8 * len(rcodec.encode(x, codec="hyperprior", quality=quality))
+        data = rcodec.encode(x, codec="hyperprior", quality=quality)
     finally:
         context_module.shipped_context = shipped
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        rcodec.decode(data)
+        times.append(time.perf_counter() - start)
+    return 8 * len(data), min(times)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,8 +78,9 @@ def main(argv: list[str] | None = None) -> None:
         xt = torch.from_numpy(x.copy()).permute(2, 0, 1)[None].float() / 255.0
         xt = F.pad(xt, (0, (-x.shape[1]) % 64, 0, (-x.shape[0]) % 64), mode="replicate")
         for q in [int(v) for v in args.qualities.split(",")]:
-            row = {"image": path.name, "quality": q, "bpp_v2": _file_bits(x, q, False) / pixels,
-                   "bpp_v3": _file_bits(x, q, True) / pixels}
+            (bits_v2, decode_v2), (bits_v3, decode_v3) = _file(x, q, False), _file(x, q, True)
+            row = {"image": path.name, "quality": q, "bpp_v2": bits_v2 / pixels, "bpp_v3": bits_v3 / pixels,
+                   "decode_s_v2": decode_v2, "decode_s_v3": decode_v3}
             if float_context is not None:
                 y, hyper = frozen_outputs(model, xt, q - 1)
                 with torch.no_grad():
@@ -88,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         if float_context is not None:
             fc = np.mean([r["y_bpp_float_context"] / r["y_bpp_float_hyperprior"] - 1 for r in sel]) * 100
             line += f"; float y-rate change {fc:+.2f}%"
+        line += f"; decode {np.mean([r['decode_s_v2'] for r in sel]):.3f} s -> " \
+                f"{np.mean([r['decode_s_v3'] for r in sel]):.3f} s"
         print(line, flush=True)
 
 
