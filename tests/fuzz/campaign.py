@@ -57,6 +57,7 @@ class Summary:
     max_seconds: float = 0.0
     max_peak_mib: float = 0.0
     max_added_mib: float = 0.0
+    max_cpu_seconds: float = 0.0
     failures: list = field(default_factory=list)
 
     def failed(self) -> int:
@@ -67,7 +68,7 @@ class Summary:
                 "tampered_accepted": self.tampered_accepted,
                 "old_format_edits_accepted": self.old_format_edits_accepted, "failures": len(self.failures),
                 "max_seconds": round(self.max_seconds, 3), "max_peak_mib": round(self.max_peak_mib, 1),
-                "max_added_mib": round(self.max_added_mib, 1),
+                "max_added_mib": round(self.max_added_mib, 1), "max_cpu_seconds": round(self.max_cpu_seconds, 3),
                 "failure_examples": self.failures[:20]}
 
 
@@ -270,7 +271,7 @@ def same_output(seed: Seed, outcome: Outcome) -> bool:
 
 def campaign(attempts: int, seed: int = 0, golden: Path | None = None, codecs: set[str] | None = None,
              crashers: Path | None = None, cpu_s: float = 5.0, wall_s: float = 10.0, mem_mib: int = 2048,
-             progress: bool = False, per_codec: int | None = None) -> Summary:
+             progress: bool = False, per_codec: int | None = None, out: Path | None = None) -> Summary:
     from golden_common import GOLDEN
 
     single_threaded_torch()
@@ -295,6 +296,7 @@ def campaign(attempts: int, seed: int = 0, golden: Path | None = None, codecs: s
         summary.max_seconds = max(summary.max_seconds, outcome.seconds)
         summary.max_peak_mib = max(summary.max_peak_mib, outcome.peak_mib)
         summary.max_added_mib = max(summary.max_added_mib, outcome.added_mib)
+        summary.max_cpu_seconds = max(summary.max_cpu_seconds, outcome.cpu_seconds)
         problem = None
         if not outcome.ok:
             problem = outcome.status
@@ -306,7 +308,8 @@ def campaign(attempts: int, seed: int = 0, golden: Path | None = None, codecs: s
                 summary.old_format_edits_accepted += 1
         if problem:
             record = {"seed": base.name, "mutation": description, "problem": problem, "error": outcome.error,
-                      "message": outcome.message[-400:], "seconds": round(outcome.seconds, 2)}
+                      "message": outcome.message[-400:], "seconds": round(outcome.seconds, 2),
+                      "cpu_seconds": round(outcome.cpu_seconds, 2)}
             if crashers is not None:
                 crashers.mkdir(parents=True, exist_ok=True)
                 path = crashers / f"{hashlib.sha256(data).hexdigest()[:16]}.rcz"
@@ -316,6 +319,8 @@ def campaign(attempts: int, seed: int = 0, golden: Path | None = None, codecs: s
         if progress and (attempt + 1) % 100 == 0:
             rate = (attempt + 1) / (time.monotonic() - started)
             print(f"{attempt + 1} attempts, {summary.failed()} failures, {rate:.1f}/s", file=sys.stderr)
+        if out is not None and (attempt + 1) % 100 == 0:  # a long run interrupted still leaves its figures
+            out.write_text(json.dumps(summary.as_dict(), indent=2, default=dict) + "\n")
     summary.by_codec = {k: dict(v) for k, v in summary.by_codec.items()}
     return summary
 
@@ -327,14 +332,14 @@ def main() -> None:
     parser.add_argument("--codec", action="append", help="only seeds of this codec (repeatable)")
     parser.add_argument("--out", type=Path, help="write the JSON summary here")
     parser.add_argument("--crashers", type=Path, help="write failing inputs here")
-    parser.add_argument("--cpu", type=float, default=5.0)
-    parser.add_argument("--wall", type=float, default=10.0)
+    parser.add_argument("--cpu", type=float, default=5.0, help="CPU seconds per attempt")
+    parser.add_argument("--wall", type=float, default=10.0, help="wall-clock seconds per attempt (a hang past it)")
     parser.add_argument("--mem-mib", type=int, default=2048)
     parser.add_argument("--per-codec", type=int, help="seeds kept per codec (default: all)")
     args = parser.parse_args()
     summary = campaign(args.attempts, args.seed, codecs=set(args.codec) if args.codec else None,
                        crashers=args.crashers, cpu_s=args.cpu, wall_s=args.wall, mem_mib=args.mem_mib, progress=True,
-                       per_codec=args.per_codec)
+                       per_codec=args.per_codec, out=args.out)
     text = json.dumps(summary.as_dict(), indent=2)
     if args.out:
         args.out.write_text(text + "\n")

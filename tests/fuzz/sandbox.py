@@ -33,6 +33,7 @@ class Outcome:
     peak_mib: float = 0.0  # the child's peak resident size, pages shared with the parent included
     detail: Any = None
     added_mib: float = 0.0  # peak resident size beyond what the parent had resident at the fork
+    cpu_seconds: float = 0.0  # the child's user + system time: what a busy machine does not inflate
 
     @property
     def ok(self) -> bool:
@@ -126,21 +127,22 @@ def run_limited(fn: Callable[..., Any], *args: Any, cpu_s: float = 10.0, wall_s:
     os.close(read_fd)
     seconds = time.monotonic() - start
     peak = usage.ru_maxrss / 1024
-    added = max(0.0, peak - resident)
+    measures = {"seconds": seconds, "peak_mib": peak, "added_mib": max(0.0, peak - resident),
+                "cpu_seconds": usage.ru_utime + usage.ru_stime}
     if killed:
-        return Outcome("hang", seconds=seconds, peak_mib=peak, added_mib=added)
+        return Outcome("hang", **measures)
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         status = "cpu" if sig in (signal.SIGXCPU, signal.SIGKILL) else "crash"
-        return Outcome(status, error=signal.Signals(sig).name, seconds=seconds, peak_mib=peak, added_mib=added)
+        return Outcome(status, error=signal.Signals(sig).name, **measures)
     try:
         result = json.loads(b"".join(chunks) or b"{}")
     except ValueError:
         result = {}
     if "status" not in result:
-        return Outcome("crash", error="no result", seconds=seconds, peak_mib=peak, added_mib=added)
-    return Outcome(result["status"], result.get("error", ""), result.get("message", ""), seconds, peak,
-                   result.get("detail"), added)
+        return Outcome("crash", error="no result", **measures)
+    return Outcome(result["status"], result.get("error", ""), result.get("message", ""),
+                   detail=result.get("detail"), **measures)
 
 
 def decode_and_check(data: bytes) -> dict[str, Any]:
