@@ -187,6 +187,9 @@ class HyperpriorCodec(_LearnedImageCodec):
     description = ("learned transform + mean-scale hyperprior (Minnen et al. 2018) with a channel-and-spatial "
                    "context model (He et al. 2022), variable rate, integer entropy path")
 
+    # version 3 records the sha256 of the context weights it was coded with
+    header_params = {**_LearnedImageCodec.header_params, "context": HeaderParam(bytes, 32, 32)}
+
     def supports_version(self, version: int) -> bool:
         return version in (2, 3)
 
