@@ -16,8 +16,11 @@ def register(bench_group) -> None:
     @click.option("--codec", "codecs", multiple=True, required=True, help="Codec id; repeatable.")
     @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
                   help="Folder of PNG images, e.g. ../shared/data/kodak.")
-    @click.option("--baseline", "baselines", multiple=True, type=click.Choice(["jpeg", "webp", "avif", "jpeg2000"]),
-                  help="Pillow baselines to run (default: all four).")
+    @click.option("--baseline", "baselines", multiple=True,
+                  type=click.Choice(["jpeg", "webp", "avif", "jpeg2000", "avif-down", "jpegxl"]),
+                  help="Baselines to run (default: Pillow's jpeg, webp, avif, jpeg2000). avif-down: AVIF of the "
+                       "image downscaled 1-4x and scaled back up, the hull of its settings; jpegxl: libjxl effort 7 "
+                       "(the bench extra).")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
     @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an RD plot PNG.")
     @click.option("--anchors", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
@@ -39,8 +42,8 @@ def register(bench_group) -> None:
                 bar.set_description(label[:40])
                 bar.update(done - bar.n)
 
-            result = image.run(list(codecs), dataset, list(baselines) or list(image.BASELINES), extra, limit, progress,
-                               list(qualities) or None)
+            result = image.run(list(codecs), dataset, list(baselines) or list(image.DEFAULT_BASELINES), extra, limit,
+                               progress, list(qualities) or None)
         for group in ("codecs", "baselines"):
             for name, points in result[group].items():
                 for p in points:
@@ -49,6 +52,9 @@ def register(bench_group) -> None:
         for codec, rates in result["bd_rate"].items():
             text = ", ".join(f"{b} {v:+.1f}%" if v is not None else f"{b} n/a" for b, v in rates.items())
             click.echo(f"BD-rate {codec}: {text}")
+        for codec, rates in result["bd_rate_ms_ssim"].items():
+            text = ", ".join(f"{b} {v:+.1f}%" if v is not None else f"{b} n/a" for b, v in rates.items())
+            click.echo(f"BD-rate on MS-SSIM {codec}: {text}")
         click.echo(f"command: {result['command']}")
         if json_path:
             json_path.write_text(json.dumps(result, indent=2) + "\n")

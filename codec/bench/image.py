@@ -1,8 +1,10 @@
-"""`rcodec bench image`: rate, distortion and speed of image codecs against Pillow's JPEG, WebP, AVIF and JPEG 2000.
+"""`rcodec bench image`: rate, distortion and speed of image codecs against Pillow's JPEG, WebP, AVIF and JPEG 2000,
+and on request AVIF of a downscaled image (`avif-down`) and JPEG XL (`jpegxl`, see `baselines.py`).
 
 For every codec and rate point: per-image bpp (file bytes * 8 / pixels, headers included), PSNR on 8-bit RGB,
 MS-SSIM, encode and decode seconds (after one untimed warm-up round trip per codec); means over the dataset;
-BD-rate of each codec against each baseline; an RD plot with the published anchor curves. Codecs are called
+BD-rate of each codec against each baseline, on PSNR (`bd_rate`) and on MS-SSIM in dB (`bd_rate_ms_ssim`); an RD
+plot with the published anchor curves. Codecs are called
 through the public API, exactly as a user would.
 """
 
@@ -18,13 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from . import baselines
+
 BASELINES: dict[str, dict[str, Any]] = {
     "jpeg": {"format": "JPEG", "qualities": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95], "kwargs": {}},
     "webp": {"format": "WEBP", "qualities": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95], "kwargs": {"method": 6}},
     "avif": {"format": "AVIF", "qualities": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90],
              "kwargs": {"speed": 6, "subsampling": "4:4:4"}},
     "jpeg2000": {"format": "JPEG2000", "qualities": [200, 150, 100, 75, 50, 35, 25, 15, 10], "kwargs": {}},
+    "avif-down": {"format": "AVIF", "qualities": baselines.avif_down_settings(), "hull": True},
+    "jpegxl": {"format": "JXL", "qualities": list(baselines.JPEGXL_DISTANCES)},
 }
+DEFAULT_BASELINES = ("jpeg", "webp", "avif", "jpeg2000")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,6 +52,17 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     ta = torch.from_numpy(np.array(a, np.float64)).permute(2, 0, 1)[None]  # a copy: decoded arrays may be read-only
     tb = torch.from_numpy(np.array(b, np.float64)).permute(2, 0, 1)[None]
     return float(_ms_ssim(ta, tb, data_range=255.0))
+
+
+def _baseline_round_trip(image: np.ndarray, name: str, quality) -> tuple[int, np.ndarray, float, float]:
+    if name not in ("avif-down", "jpegxl"):
+        return _pillow_round_trip(image, name, quality)
+    t0 = time.perf_counter()
+    if name == "avif-down":
+        size, decoded = baselines.avif_down_round_trip(image, quality)
+    else:
+        size, decoded = baselines.jpegxl_round_trip(image, quality)
+    return size, decoded, time.perf_counter() - t0, 0.0  # encode + decode together
 
 
 def _pillow_round_trip(image: np.ndarray, name: str, quality: int) -> tuple[int, np.ndarray, float, float]:
@@ -90,12 +108,18 @@ def _summarise(per_image: list[dict]) -> dict:
     return {k: float(np.mean([r[k] for r in per_image])) for k in keys}
 
 
-def run(codecs: list[str], dataset: Path, baselines: list[str], params: dict | None = None,
+def baselines_available(name: str) -> bool:
+    return name != "jpegxl" or baselines.jpegxl_available()
+
+
+def run(codecs: list[str], dataset: Path, baseline_names: list[str], params: dict | None = None,
         limit: int | None = None, progress=None, qualities: list[int] | None = None) -> dict:
     from PIL import Image
 
     from .bdrate import bd_rate
 
+    if "jpegxl" in baseline_names and not baselines_available("jpegxl"):
+        raise RuntimeError("the jpegxl baseline needs imagecodecs with JPEG XL (pip install 'rcodec[bench]')")
     files = sorted(p for p in dataset.iterdir() if p.suffix.lower() in {".png", ".bmp", ".ppm", ".tif", ".tiff"})
     files = files[:limit] if limit else files
     if not files:
@@ -103,7 +127,7 @@ def run(codecs: list[str], dataset: Path, baselines: list[str], params: dict | N
     images = [(p.name, np.asarray(Image.open(p).convert("RGB"))) for p in files]
     jobs: list[tuple[str, int | None, bool]] = [(c, q, False) for c in codecs for q in codec_qualities(c)
                                                 if qualities is None or q is None or q in qualities]
-    jobs += [(b, q, True) for b in baselines for q in BASELINES[b]["qualities"]]
+    jobs += [(b, q, True) for b in baseline_names for q in BASELINES[b]["qualities"]]
     result: dict[str, Any] = {"codecs": {}, "baselines": {}, "per_image": {}, "warmup_s": {}}
     # One untimed round trip per codec first: loading and verifying weights, building tables and the first call's
     # allocations are paid once per process, not per image. Its time is reported as warmup_s.
@@ -115,7 +139,7 @@ def run(codecs: list[str], dataset: Path, baselines: list[str], params: dict | N
         rows = []
         for file_name, image in images:
             if is_baseline:
-                size, decoded, enc, dec = _pillow_round_trip(image, name, quality)
+                size, decoded, enc, dec = _baseline_round_trip(image, name, quality)
             else:
                 size, decoded, enc, dec = _codec_round_trip(image, name, quality, params or {})
             pixels = image.shape[0] * image.shape[1]
@@ -127,12 +151,29 @@ def run(codecs: list[str], dataset: Path, baselines: list[str], params: dict | N
         point = {"quality": quality, **_summarise(rows)}
         (result["baselines"] if is_baseline else result["codecs"]).setdefault(name, []).append(point)
         result["per_image"].setdefault(name, []).append({"quality": quality, "images": rows})
-    result["bd_rate"] = {}
+    # A baseline with a hull keeps its raw points aside; its curve is the hull (per quality measure).
+    curves = {"psnr": {}, "ms_ssim_db": {}}
+    for base, points in list(result["baselines"].items()):
+        for p in points:
+            p["ms_ssim_db"] = baselines.ms_ssim_db(p["ms_ssim"]) if np.isfinite(p["ms_ssim"]) else float("nan")
+        if BASELINES[base].get("hull"):
+            result.setdefault("baseline_points", {})[base] = points
+            result["baselines"][base] = baselines.upper_hull(points, "psnr")
+            curves["ms_ssim_db"][base] = baselines.upper_hull(points, "ms_ssim_db")
+        else:
+            curves["ms_ssim_db"][base] = points
+        curves["psnr"][base] = result["baselines"][base]
+    result["bd_rate"], result["bd_rate_ms_ssim"] = {}, {}
     for codec, points in result["codecs"].items():
-        result["bd_rate"][codec] = {}
-        for base, base_points in result["baselines"].items():
-            result["bd_rate"][codec][base] = bd_rate([p["bpp"] for p in base_points], [p["psnr"] for p in base_points],
-                                                     [p["bpp"] for p in points], [p["psnr"] for p in points])
+        for p in points:
+            p["ms_ssim_db"] = baselines.ms_ssim_db(p["ms_ssim"]) if np.isfinite(p["ms_ssim"]) else float("nan")
+        for measure, out in (("psnr", result["bd_rate"]), ("ms_ssim_db", result["bd_rate_ms_ssim"])):
+            out[codec] = {}
+            for base, base_points in curves[measure].items():
+                ref = [p for p in base_points if np.isfinite(p[measure])]
+                test = [p for p in points if np.isfinite(p[measure])]
+                out[codec][base] = bd_rate([p["bpp"] for p in ref], [p[measure] for p in ref],
+                                           [p["bpp"] for p in test], [p[measure] for p in test])
     result["dataset"] = str(dataset)
     result["images"] = len(images)
     result["command"] = "rcodec " + " ".join(sys.argv[1:])
