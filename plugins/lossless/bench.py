@@ -1,5 +1,7 @@
-"""`rcodec bench lossless`: the lossless codec against PNG (images) and FLAC (audio), and JPEG files through their
-default codec (exact recompression, see the jpeg plugin) against the files themselves; sizes and speeds."""
+"""`rcodec bench lossless`: the lossless codec against PNG, WebP lossless and JPEG XL lossless (images) and FLAC
+(audio), and JPEG files through their default codec (exact recompression, see the jpeg plugin) against the files
+themselves; sizes and speeds. WebP and JPEG XL come from `imagecodecs` (the `bench` extra); without it those
+columns are left out."""
 
 from __future__ import annotations
 
@@ -24,6 +26,27 @@ def _png_bytes(path: Path, array: np.ndarray) -> dict[str, int]:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG", optimize=True)
     return {"png_file": path.stat().st_size, "png_optimized": len(buf.getvalue())}
+
+
+def _imagecodecs():
+    try:
+        import imagecodecs
+    except ImportError:
+        return None
+    return imagecodecs
+
+
+def _other_image_codecs(array: np.ndarray) -> dict[str, int]:
+    """WebP lossless at its slowest setting and JPEG XL lossless at effort 7 (libjxl's default), when available."""
+    codecs = _imagecodecs()
+    out = {}
+    if codecs is None:
+        return out
+    if codecs.WEBP.available:
+        out["webp_lossless"] = len(codecs.webp_encode(array, lossless=True, level=100))
+    if codecs.JPEGXL.available:
+        out["jxl_lossless"] = len(codecs.jpegxl_encode(array, lossless=True, effort=7))
+    return out
 
 
 def _flac_bytes(samples: np.ndarray, rate: int, subtype: str) -> dict[str, int]:
@@ -64,6 +87,7 @@ def run(paths: list[Path], coder: str | None = None, progress=None) -> dict:
             assert np.array_equal(decoded, media.data), path
             row |= {"kind": "image", "pixels": int(media.data.shape[0] * media.data.shape[1])}
             row |= _png_bytes(path, media.data)
+            row |= _other_image_codecs(media.data)
         else:
             assert decoded == media.data, path
             subtype = soundfile.info(path).subtype
@@ -78,17 +102,23 @@ def run(paths: list[Path], coder: str | None = None, progress=None) -> dict:
         from rcodec.plugins.jpeg.bench import summarize
 
         summary["jpeg"] = summarize(jpegs)
-    for kind, baselines in (("image", ("png_file", "png_optimized")), ("audio", ("flac_default", "flac_best"))):
+    image_baselines = ("png_file", "png_optimized", "webp_lossless", "jxl_lossless")
+    for kind, baselines in (("image", image_baselines), ("audio", ("flac_default", "flac_best"))):
         chosen = [r for r in rows if r["kind"] == kind]
         if not chosen:
             continue
         total = sum(r["rcz"] for r in chosen)
         summary[kind] = {"files": len(chosen), "rcz_bytes": total}
+        pixels = sum(r["pixels"] for r in chosen) if kind == "image" else 0
         for b in baselines:
+            if not all(b in r for r in chosen):
+                continue  # that codec is not installed
             summary[kind][f"{b}_bytes"] = sum(r[b] for r in chosen)
             summary[kind][f"saving_vs_{b}_pct"] = 100 * (1 - total / summary[kind][f"{b}_bytes"])
+            if kind == "image":
+                summary[kind][f"{b}_bpp"] = 8 * summary[kind][f"{b}_bytes"] / pixels
         if kind == "image":
-            summary[kind]["rcz_bpp"] = 8 * total / sum(r["pixels"] for r in chosen)
+            summary[kind]["rcz_bpp"] = 8 * total / pixels
     return {"files": rows, "summary": summary, "command": " ".join(["rcodec", *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "python": platform.python_version()}}
 
@@ -99,8 +129,8 @@ def register(bench_group) -> None:
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
     @click.option("--coder", default=None, help="Entropy coder backend.")
     def bench_lossless(paths, json_path, coder) -> None:
-        """Lossless codec vs PNG and FLAC on files or folders (PNG/WAV/FLAC inside); JPEG files (exact
-        recompression) vs themselves and JPEG XL's reversible transcoding where imagecodecs has it."""
+        """Lossless codec vs PNG, WebP, JPEG XL and FLAC on files or folders (PNG/WAV/FLAC inside); JPEG files
+        (exact recompression) vs themselves and JPEG XL's reversible transcoding where imagecodecs has it."""
         files = []
         for p in paths:
             if p.is_dir():
@@ -111,7 +141,8 @@ def register(bench_group) -> None:
 
         def show(row):
             base = row.get("png_file") or row.get("flac_default") or row.get("jpeg_file")
-            click.echo(f"{row['file']:<36} rcz {row['rcz']:>9}  baseline {base:>9}  "
+            others = "".join(f"  {k.split('_')[0]} {row[k]:>9}" for k in ("webp_lossless", "jxl_lossless") if k in row)
+            click.echo(f"{row['file']:<36} rcz {row['rcz']:>9}  baseline {base:>9}{others}  "
                        f"enc {row['encode_s']:.2f}s dec {row['decode_s']:.2f}s", err=True)
 
         result = run(files, coder, show)

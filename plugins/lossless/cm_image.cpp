@@ -1,10 +1,10 @@
 // rcodec.plugins.lossless._cmimage: the context-mixing lossless image coder (lossless codec version 2).
 //
-// Every sample is predicted by a blend of predictors (neighbourhood, gradient, CALIC GAP, an online NLMS filter
+// Every sample is predicted by a blend of predictors (neighbourhood, gradient, CALIC GAP, two online NLMS filters
 // and, for channels after the first, cross-channel predictors from the channels already coded at this pixel),
 // weighted by the inverse of their recent errors, then corrected by a context-dependent bias. The residual is
 // coded as binary decisions (zero, sign, magnitude class in unary, mantissa bits); each decision's probability
-// mixes several adaptive context models in the logistic domain and passes an APM, on a 32-bit binary arithmetic
+// mixes several adaptive context models in the logistic domain and passes two APMs, on a 32-bit binary arithmetic
 // coder. Everything is integer arithmetic, so every machine decodes the same bits.
 //
 // Images are split into horizontal stripes coded independently (fresh models, no reference across the border),
@@ -27,7 +27,7 @@ namespace {
 
 constexpr int kMaxChannels = 4;
 constexpr int kMaxRefs = 2;
-constexpr int kOwnPredictors = 8;
+constexpr int kOwnPredictors = 9;
 constexpr int kCrossPerRef = 3;
 constexpr int kMaxPredictors = kOwnPredictors + kCrossPerRef * kMaxRefs;
 constexpr int kLmsOwn = 7;
@@ -37,12 +37,17 @@ constexpr int kLevels = 64;  // quantised expected error magnitude
 constexpr int kNodes = 339;  // binary decisions per sample kind (see node ids below)
 constexpr int kModels = 6;
 constexpr int kInputs = kModels + 1;
-constexpr int kCounterLimit = 255;
-constexpr int kBiasLimit = 255;
-// Every sample codes at least one decision whose probability is at most 4095/4096: at least 0.00035 bits. A stream
-// of B bytes therefore cannot hold more than about 2840 * 8 * B samples; the decoder refuses larger claims with
-// some margin before allocating anything.
-constexpr int64_t kSamplesPerBit = 4096;
+constexpr int kMixerRate = 3;   // mixer learning rate kMixerRate / 2^kMixerShift
+constexpr int kMixerShift = 13;
+constexpr int kLmsShift = 9;    // NLMS step sizes 2^-(shift - 2): a slow and a fast filter
+constexpr int kLmsFastShift = 6;
+constexpr int kCounterLimit = 1023;
+constexpr int kBiasLimit = 1023;
+// Final probabilities stay within [8, 4088] / 4096, so every decision costs at least -log2(4088/4096) = 0.0028
+// bits, and every sample codes at least one decision: a stream of B bytes cannot hold more than about 355 * 8 * B
+// samples. The decoder refuses larger claims (with some margin) before allocating anything.
+constexpr int kMinP = 8;
+constexpr int64_t kSamplesPerBit = 512;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Logistic helpers (paq8 style, integer): squash maps the stretch domain [-2047, 2047] to 12-bit probabilities.
@@ -217,14 +222,15 @@ public:
           mid_(1 << (bits - 1)), apm1_(static_cast<size_t>(channels) * kNodes * 32),
           apm2_(static_cast<size_t>(channels) * kNodes * 64) {
         const size_t plane = static_cast<size_t>(width) * rows;
-        const size_t padded = static_cast<size_t>(width) + 2;
+        const size_t padded = static_cast<size_t>(width) + 4;
         for (int c = 0; c < channels; ++c) {
             plane_[c].assign(plane, 0);
-            perr_[c].assign(static_cast<size_t>(kMaxPredictors) * 2 * padded, 0);
+            perr_[c].assign(static_cast<size_t>(kMaxPredictors) * 3 * padded, 0);
             resid_[c].assign(2 * padded, 0);
             bias_sum_[c].assign(64 * 3 * 8, 0);
             bias_cnt_[c].assign(64 * 3 * 8, 0);
             lms_[c].assign(kMaxLms, 0);
+            lms2_[c].assign(kMaxLms, 0);
             for (int m = 0; m < kModels; ++m) model_[c][m].assign(static_cast<size_t>(kCtx[m]) * kNodes, Counter());
             mixer_[c].assign(static_cast<size_t>(kNodes) * 8 * kInputs, 1 << 14);
         }
@@ -339,13 +345,13 @@ private:
         const size_t slot = static_cast<size_t>(c) * kNodes + node;
         const int pa = apm1_.refine(pm, slot * 32 + (cx.q >> 1));
         const int pb = apm2_.refine(pm, (slot * 8 + cx.frac) * 8 + mix_set);
-        int p = (2 * pm + 3 * pa + 3 * pb + 4) >> 3;
-        p = std::clamp(p, 1, 4095);
+        int p = (4 * pm + 3 * pa + pb + 4) >> 3;
+        p = std::clamp(p, kMinP, 4096 - kMinP);
         bit = coder.code(bit, p);
         // Learn.
         for (int m = 0; m < kModels; ++m) ctr[m]->update(bit, tb.reciprocal);
-        const int err = ((bit << 12) - pm) * 6;
-        for (int i = 0; i < kInputs; ++i) w[i] += (st[i] * err) >> 10;
+        const int err = ((bit << 12) - pm) * kMixerRate;
+        for (int i = 0; i < kInputs; ++i) w[i] += (st[i] * err) >> kMixerShift;
         apm1_.update(bit);
         apm2_.update(bit);
         return bit;
@@ -355,9 +361,13 @@ private:
     void sample(Coder& coder, bool decoding, int k, int y, int x) {
         const int c = order_[k];
         const std::vector<int>& refs = refs_[c];
-        const size_t padded = static_cast<size_t>(width_) + 2;
-        const size_t cur = (y & 1) * padded + x + 1;
-        const size_t prev = ((y + 1) & 1) * padded + x + 1;
+        const size_t padded = static_cast<size_t>(width_) + 4;
+        const size_t cur = (y & 1) * padded + x + 2;
+        const size_t prev = ((y + 1) & 1) * padded + x + 2;
+        // Predictor errors keep three rows.
+        const size_t cur3 = (y % 3) * padded + x + 2;
+        const size_t prev3 = ((y + 2) % 3) * padded + x + 2;
+        const size_t prev23 = ((y + 1) % 3) * padded + x + 2;
         const Neighbours v = neighbours(c, y, x);
 
         // Predictors, times 8.
@@ -370,7 +380,8 @@ private:
         pred[np++] = gap(v);
         pred[np++] = 8 * (v.n + v.ne - v.nne);
         pred[np++] = 4 * (v.n + v.w) + 2 * (v.ne - v.nw);
-        // Online NLMS on the neighbourhood (and the reference channels' local gradients at this pixel).
+        // Two online NLMS filters (slow and fast) on the neighbourhood and the reference channels' local gradients
+        // at this pixel, predicting the offset from the mean of N and W.
         const int lbase = (v.n + v.w + 1) >> 1;
         int lin[kMaxLms];
         int nl = 0;
@@ -400,6 +411,12 @@ private:
         const int plms = static_cast<int>(std::clamp<int64_t>(8 * static_cast<int64_t>(lbase) + (lacc >> 13),
                                                               -8 * static_cast<int64_t>(maxv_), 16 * static_cast<int64_t>(maxv_)));
         pred[np++] = plms;
+        int32_t* lw2 = lms2_[c].data();
+        int64_t lacc2 = 0;
+        for (int i = 0; i < nl; ++i) lacc2 += static_cast<int64_t>(lw2[i]) * lin[i];
+        const int plms2 = static_cast<int>(std::clamp<int64_t>(8 * static_cast<int64_t>(lbase) + (lacc2 >> 13),
+                                                               -8 * static_cast<int64_t>(maxv_), 16 * static_cast<int64_t>(maxv_)));
+        pred[np++] = plms2;
         // Cross-channel: the reference's value at this pixel plus this channel's offset from it nearby.
         for (size_t r = 0; r < refs.size(); ++r) {
             pred[np++] = 8 * (rcur[r] + v.w - rv[r].w);
@@ -407,21 +424,27 @@ private:
             pred[np++] = 8 * rcur[r] + 4 * (v.w - rv[r].w + v.n - rv[r].n) + 2 * (v.ne - rv[r].ne - v.nw + rv[r].nw);
         }
 
-        // Blend: weights 1 / (recent error)^2 from the errors each predictor made at N, W, NW, NE.
+        // Blend: each predictor weighted by the inverse cube of the errors it made nearby.
         uint32_t* pe = perr_[c].data();
         int64_t wsum = 0, psum = 0;
         int pmin = pred[0], pmax = pred[0];
+        // Error sums over a window of the two rows above and the two pixels to the left (N and W count twice).
+        uint32_t esum[kMaxPredictors];
         uint32_t best = UINT32_MAX;
         for (int i = 0; i < np; ++i) {
-            const uint32_t* e = pe + static_cast<size_t>(i) * 2 * padded;
-            const uint32_t es = e[prev] + e[prev - 1] + e[prev + 1] + e[cur - 1] + 2;
-            best = std::min(best, es);
-            const uint64_t inv = (1u << 24) / es;
-            const int64_t wi = static_cast<int64_t>((inv * inv) >> 16) + 1;
-            wsum += wi;
-            psum += wi * pred[i];
+            const uint32_t* e = pe + static_cast<size_t>(i) * 3 * padded;
+            esum[i] = 2 * (e[prev3] + e[cur3 - 1]) + e[prev3 - 1] + e[prev3 + 1] + e[cur3 - 2] + e[prev3 + 2] +
+                      e[prev3 - 2] + e[prev23] + e[prev23 - 1] + e[prev23 + 1] + e[prev23 - 2] + e[prev23 + 2] + 2;
+            best = std::min(best, esum[i]);
             pmin = std::min(pmin, pred[i]);
             pmax = std::max(pmax, pred[i]);
+        }
+        // Weights (best / error)^3, relative to the best predictor so that precision does not depend on scale.
+        for (int i = 0; i < np; ++i) {
+            const uint64_t r = (static_cast<uint64_t>(best) << 16) / esum[i];  // 1..2^16
+            const int64_t wi = static_cast<int64_t>(r * r * r >> 24) + 1;
+            wsum += wi;
+            psum += wi * pred[i];
         }
         const int pblend = static_cast<int>((psum + wsum / 2) / wsum);
 
@@ -430,7 +453,7 @@ private:
         const int en = rs[prev], ew = rs[cur - 1], enw = rs[prev - 1], ene = rs[prev + 1];
         const int eref = refs.empty() ? 0 : resid_[refs[0]][cur];
         const uint32_t energy_ctx = 4u * (std::abs(en) + std::abs(ew)) + 2u * (std::abs(enw) + std::abs(ene)) +
-                                    4u * std::abs(eref) + (best >> 4);
+                                    4u * std::abs(eref) + (best >> 2);
         const int q = level(energy_ctx);
 
         // Bias correction by texture context.
@@ -497,7 +520,7 @@ private:
 
         // Learn: per-predictor errors, residuals, bias, NLMS weights.
         const int x8 = 8 * xv;
-        for (int i = 0; i < np; ++i) pe[static_cast<size_t>(i) * 2 * padded + cur] = std::abs(pred[i] - x8);
+        for (int i = 0; i < np; ++i) pe[static_cast<size_t>(i) * 3 * padded + cur3] = std::abs(pred[i] - x8);
         resid_[c][cur] = e;
         int& bs = bias_sum_[c][bcx];
         int& bn = bias_cnt_[c][bcx];
@@ -508,8 +531,11 @@ private:
         }
         const int64_t lerr = static_cast<int64_t>(x8) - plms;
         const int64_t f = (lerr << 16) / energy;
-        for (int i = 0; i < nl; ++i) lw[i] = std::clamp<int32_t>(lw[i] + static_cast<int32_t>((f * lin[i]) >> 10),
+        for (int i = 0; i < nl; ++i) lw[i] = std::clamp<int32_t>(lw[i] + static_cast<int32_t>((f * lin[i]) >> kLmsShift),
                                                                  -(1 << 20), 1 << 20);
+        const int64_t f2 = ((static_cast<int64_t>(x8) - plms2) << 16) / energy;
+        for (int i = 0; i < nl; ++i) lw2[i] = std::clamp<int32_t>(lw2[i] + static_cast<int32_t>((f2 * lin[i]) >> kLmsFastShift),
+                                                                  -(1 << 20), 1 << 20);
     }
 
     int width_, rows_, channels_, bits_, maxv_, mid_;
@@ -519,7 +545,7 @@ private:
     std::vector<uint32_t> perr_[kMaxChannels];
     std::vector<int> resid_[kMaxChannels];
     std::vector<int> bias_sum_[kMaxChannels], bias_cnt_[kMaxChannels];
-    std::vector<int32_t> lms_[kMaxChannels];
+    std::vector<int32_t> lms_[kMaxChannels], lms2_[kMaxChannels];
     std::vector<Counter> model_[kMaxChannels][kModels];
     std::vector<int32_t> mixer_[kMaxChannels];
     Apm apm1_, apm2_;
