@@ -8,6 +8,9 @@ retired, decode-only files).
 `python tests/make_golden.py only CODEC [CODEC ...]` regenerates the golden files of those codecs alone (after a
 bitstream version bump of theirs), leaving every other file as it was recorded.
 
+`python tests/make_golden.py jpeg` regenerates only samples/golden/jpeg/ (the jpeg codec's files for the JPEG
+fixtures in samples/), after a deliberate bump of that codec's version.
+
 `python tests/make_golden.py inr-vc` regenerates only samples/golden/inr/kodim23_crop_64x80.inr-vc.rcz (after new
 `inr-vc` weights or a bitstream change), leaving every other golden file alone; `inr-vc-audio` likewise only
 samples/golden/inr/chirp_stereo_16k.inr-vc.rcz (after new audio weights).
@@ -104,6 +107,20 @@ def retire(tag: str, codecs: list[str]) -> None:
     (GOLDEN / "MANIFEST.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 
+JPEG_FIXTURES = ("kodim23_crop.q75.jpg", "kodim23_crop.q90.prog444.jpg")
+
+
+def make_jpeg() -> None:
+    """The `jpeg` golden files: each JPEG fixture through the default path (it must come back byte for byte)."""
+    folder = GOLDEN / "jpeg"
+    folder.mkdir(exist_ok=True)
+    for name in JPEG_FIXTURES:
+        data = rcodec.encode(SAMPLES / name)
+        path = folder / f"{name}.rcz"
+        path.write_bytes(data)
+        print(f"{path.name}: {len(data)} bytes")
+
+
 def make_inr_vc() -> None:
     """The `inr-vc` golden file: a 64x80 crop of the sample photo, fixed refinement steps (reproducible)."""
     import numpy as np
@@ -133,7 +150,9 @@ def make_inr_vc_audio() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["inr-vc"]:
+    if sys.argv[1:] == ["jpeg"]:
+        make_jpeg()
+    elif sys.argv[1:] == ["inr-vc"]:
         make_inr_vc()
     elif sys.argv[1:] == ["inr-vc-audio"]:
         make_inr_vc_audio()

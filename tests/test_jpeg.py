@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import rcodec
-from golden_common import SAMPLES
+from golden_common import GOLDEN, SAMPLES
 from rcodec import FormatError
 from rcodec.jpegfile import jpeg_media
 from rcodec.plugins.jpeg import payload
@@ -26,6 +26,17 @@ def photo() -> Image.Image:
     """An odd-sized crop (partial MCUs on both edges) of a sample photo."""
     with Image.open(SAMPLES / "kodim23_crop.png") as img:
         return img.convert("RGB").crop((3, 5, 3 + 181, 5 + 101))
+
+
+JPEG_FIXTURES = ("kodim23_crop.q75.jpg", "kodim23_crop.q90.prog444.jpg")
+
+
+@pytest.mark.parametrize("name", JPEG_FIXTURES)
+def test_golden_files_decode_to_the_fixture_and_the_encoder_reproduces_them(name):
+    original = (SAMPLES / name).read_bytes()
+    golden = (GOLDEN / "jpeg" / f"{name}.rcz").read_bytes()
+    assert rcodec.decode(golden) == original
+    assert rcodec.encode(SAMPLES / name) == golden
 
 
 def jpeg(img: Image.Image, **options) -> bytes:
