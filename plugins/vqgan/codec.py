@@ -153,7 +153,7 @@ class VqganCodec(Codec):
     media = ("image",)
     lossless = False
     header_params = {"codebook": HeaderParam(int, 2, 1 << 20, required=True), "prior": HeaderParam(str, choices=PRIORS),
-                     "gray": HeaderParam(bool), "scale": HeaderParam(float, 0.01, 16.0),
+                     "gray": HeaderParam(bool), "scale": HeaderParam(float, *SCALES),
                      "user_weights": HeaderParam(bool)}
     description = ("VQGAN tokenizer (f16), K-means codebook ladder, masked context prior over the indices; extreme "
                    "rates (<= 0.05 bpp)")
