@@ -39,5 +39,7 @@ def test_unknown_or_malformed_context_weights_are_clear_errors(crop):
     data = rcodec.encode(crop, codec="hyperprior", quality=2)
     with pytest.raises(rcodec.WeightsError, match="context weights"):
         rcodec.decode(_with_params(data, context=bytes(32)))
-    with pytest.raises(rcodec.WeightsError, match="malformed"):
+    with pytest.raises(rcodec.FormatError, match="context must be bytes"):  # refused by the header check
         rcodec.decode(_with_params(data, context="x"))
+    with pytest.raises(rcodec.FormatError, match="context"):
+        rcodec.decode(_with_params(data, context=bytes(5)))
