@@ -21,6 +21,7 @@ _LAZY = {
     "Audio": "media", "Media": "media", "Codec": "codec", "Option": "codec", "EncodeResult": "codec",
     "SymbolSink": "codec", "HeaderParam": "codec", "SymbolSource": "codec", "get_registry": "registry",
     "Header": "container",
+    "open": "dataset", "DatasetFile": "dataset",
 }
 
 
@@ -39,6 +40,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Audio", "ChecksumError", "Codec", "EncodeResult", "FormatError", "HeaderParam", "MediaError", "Option",
-    "OutputError", "RcodecError", "UnsupportedError", "WeightsError", "codecs", "decode", "encode", "hookimpl", "info",
+    "Audio", "ChecksumError", "Codec", "DatasetFile", "EncodeResult", "FormatError", "HeaderParam", "MediaError",
+    "Option", "OutputError", "RcodecError", "UnsupportedError", "WeightsError", "codecs", "decode", "encode",
+    "hookimpl", "info", "open",
 ]

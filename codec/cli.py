@@ -170,9 +170,9 @@ def compress(inputs, output, codec_id, quality, params, coder, weights, force, t
 
 
 def _same_format(a: str, b: str) -> bool:
-    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES
 
-    table = IMAGE_SUFFIXES | AUDIO_SUFFIXES
+    table = IMAGE_SUFFIXES | AUDIO_SUFFIXES | STACK_SUFFIXES
     return table.get(a.lower()) == table.get(b.lower())
 
 
@@ -205,8 +205,9 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
     """Decompress .rcz files, restoring the original format where that is exact (x.png.rcz -> x.png; a JPEG's
     pixels come back as x.png, an animation as APNG)."""
     from . import container
+    from .dataset import is_dataset
     from .fileio import check_output
-    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, default_suffix, to_file
+    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, default_suffix, to_file
     from .pipeline import decode_container
 
     if keep and remove_source:
@@ -224,19 +225,22 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
         target = _output_path(name, output, to_stdout, default_name, out_dir)
         parsed = container.read(data)  # cheap: checksums and lengths, no decoding
         h = parsed.header
+        stack = is_dataset(parsed)
         suffix = None
         if target is not None:
             if output is None:
                 # The original format where it can hold the output exactly (x.jpg.rcz -> x.png).
                 best = default_suffix(h.original_format, h.media, h.layout)
-                known = target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES
+                known = target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES | STACK_SUFFIXES
                 if not known:
                     target = target.with_name(target.name + best)
                 elif target.suffix.lower() != best and not _same_format(target.suffix, best):
                     target = target.with_suffix(best)
             check_output(target, source, force)
-            if output is not None and target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES:
+            if output is not None and target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES | STACK_SUFFIXES:
                 suffix = target.suffix  # asked for by name; any other name gets the default format
+            elif stack and target.suffix.lower() in STACK_SUFFIXES:
+                suffix = target.suffix  # the stack's own name (x.gz.rcz -> x.gz, gzip'd again)
         media, report = decode_container(parsed, **options)
         if remove_source and report.partial:
             raise RcodecError(f"{name}: --rm with a partial decode ({', '.join(sorted(options))}) would delete the "

@@ -109,6 +109,9 @@ class Codec:
     decode_options: ClassVar[dict[str, Option]] = {}
     header_params: ClassVar[dict[str, HeaderParam] | None] = None
     image_dtypes: ClassVar[tuple[str, ...]] = ("uint8",)
+    # True when the codec codes images of any height and a vertical stack of images splits back into the same
+    # items: such a codec writes dataset files (rcodec.dataset), a block of items coded as one tall image.
+    stackable: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

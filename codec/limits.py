@@ -58,3 +58,10 @@ def check_payload(symbols: int, bits_per_symbol: float, payload_bytes: int, what
 def check_count(value: int, limit: int, what: str, error: type[Exception] = MediaError) -> None:
     if value > limit:
         raise error(f"{what} ({value}) is more than rcodec allows ({limit})")
+
+# Dataset files (rcodec.dataset): a stack of images with an item index.
+MAX_ARRAY_BYTES = 1 << 32  # a .npy or idx array read at once
+MAX_DATASET_ITEMS = 1 << 26
+MAX_STREAMS_PER_BLOCK = 64
+MAX_BLOCK_BYTES = 1 << 28  # decoded bytes of one block of items
+MAX_STACK_BYTES = 1 << 32  # decoded bytes of a whole stack at once (items stay available one by one)

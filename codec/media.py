@@ -21,7 +21,8 @@ from .audiofile import AUDIO_SUFFIXES
 from .errors import MediaError
 from .imagefile import IMAGE_SUFFIXES
 
-FORMAT_SUFFIX = {**imagefile.FORMAT_SUFFIX, **audiofile.FORMAT_SUFFIX}
+FORMAT_SUFFIX = {**imagefile.FORMAT_SUFFIX, **audiofile.FORMAT_SUFFIX, "NPY": ".npy", "IDX": ".idx"}
+STACK_SUFFIXES = {".npy": "NPY", ".idx": "IDX", ".gz": "IDX"}  # stacks of images (dataset files); .gz: gzip'd idx
 IMAGE_DTYPES = ("uint8", "uint16")
 
 
@@ -71,6 +72,7 @@ class Media:
     original_size: int = 0  # bytes of the source file, when there was one
     extra: dict = field(default_factory=dict)
     layout: dict = field(default_factory=dict)
+    stack: bool = False  # image data is a stack of images (N, H, W[, C]), coded as a dataset file
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -108,7 +110,13 @@ def image_array(array: np.ndarray) -> np.ndarray:
 
 
 def load_bytes(data: bytes, name: str = "input") -> Media:
-    """Decode an image or audio file held in memory; the format is recognised from the content."""
+    """Decode an image or audio file held in memory; the format is recognised from the content. A `.npy` array or
+    an MNIST idx file (optionally gzip'd) of several images gives a stack."""
+    from . import arrays
+
+    if arrays.is_npy(data) or arrays.is_idx(data):
+        array, fmt = arrays.load(data, name)
+        return Media("image", array, fmt, len(data), stack=arrays.is_stack(array))
     if audiofile.sniff(data):
         samples, rate, fmt = audiofile.load(data, name)
         return Media("audio", Audio(samples, rate), fmt, len(data))
@@ -180,6 +188,8 @@ def default_suffix(original_format: str, kind: str, layout: dict | None = None) 
     base = original_format.split(":")[0].upper()
     if kind == "jpeg":
         return ".jpg"  # the original file itself
+    if base in ("NPY", "IDX"):
+        return FORMAT_SUFFIX[base]
     if kind == "audio":
         return audiofile.FORMAT_SUFFIX.get(base, ".wav") if not audiofile.is_lossy(original_format) else ".wav"
     layout = layout or {}
@@ -198,6 +208,11 @@ def to_file(media: Media, suffix: str | None = None) -> tuple[bytes, str, bool]:
         if suffix is None or suffix.lower() in (".jpg", ".jpeg"):
             return data, suffix or ".jpg", True
         return to_file(load_bytes(data), suffix)
+    if media.stack or (suffix is not None and suffix.lower() in STACK_SUFFIXES):
+        from . import arrays
+
+        suffix = (suffix or default_suffix(media.original_format, media.kind)).lower()
+        return arrays.save(media, suffix), suffix, True
     if media.kind == "image":
         fmt = None
         if suffix is not None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import container, limits
 from .codec import SymbolSink, SymbolSource
 from .container import Container, Header
+from .dataset import is_stack_shape
 from .errors import ChecksumError, FormatError, MediaError, RcodecError, UnsupportedError
 from .media import Audio, Media, for_codec, from_object
 from .registry import get_registry
@@ -29,8 +32,13 @@ class DecodeReport:
 def prepare(media: Media, codec: str | None = None, coder: str | None = None, name: str = "input",
             **params: Any) -> tuple[Media, Any, Any, dict[str, Any]]:
     """Everything that can refuse an encode, before any coding work: (media as the codec takes it, codec, coder,
-    resolved parameters)."""
+    resolved parameters). A stack of images (dataset file) takes `block=`, its items per coded block."""
     from .jpegfile import route
+
+    if media.stack:
+        from .dataset import prepare_stack
+
+        return prepare_stack(media, codec, coder, **params)
 
     media, codec = route(media, codec)  # JPEG files: exact recompression by default
     registry = get_registry()
@@ -53,6 +61,10 @@ def encode_media(media: Media, codec: str | None = None, coder: str | None = Non
 
 
 def encode_prepared(media: Media, codec_obj: Any, coder_obj: Any, resolved: dict[str, Any]) -> bytes:
+    if media.stack:
+        from .dataset import encode_stack
+
+        return encode_stack(media, codec_obj, coder_obj, resolved)
     sink = SymbolSink(coder_obj)
     result = codec_obj.encode(media, resolved, sink)
     streams, symbols_hash = sink.finish()
@@ -69,13 +81,23 @@ def encode_prepared(media: Media, codec_obj: Any, coder_obj: Any, resolved: dict
     return container.write(Container(header, streams, symbols_hash, output_hash))
 
 
-def check_header(h: Header) -> None:
-    """Refuse header facts no encoder writes, before any codec runs (the codec checks its own parameters)."""
+def check_header(h: Header, items: bool = False) -> None:
+    """Refuse header facts no encoder writes, before any codec runs (the codec checks its own parameters).
+    `items`: the file holds an item index (a dataset file), so the shape is a stack (N, H, W[, C])."""
     from . import imagefile
 
     shape = h.shape
     if any(d < 1 for d in shape):
         raise FormatError(f"invalid {h.media} shape {shape}")
+    if items:
+        from .dataset import is_stack_shape
+
+        if h.media != "image" or h.dtype != "uint8" or not is_stack_shape(shape) or (
+                len(shape) == 4 and shape[3] not in (3, 4)) or h.layout:
+            raise FormatError(f"invalid dataset header: {h.media} of shape {shape}, dtype {h.dtype}")
+        limits.check_count(shape[0], limits.MAX_DATASET_ITEMS, "dataset items", FormatError)
+        limits.check_count(shape[1] * shape[2], limits.MAX_IMAGE_PIXELS, "pixels of one item", FormatError)
+        return
     if h.media == "image":
         if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (3, 4)) or h.dtype not in ("uint8",
                                                                                                        "uint16"):
@@ -102,10 +124,9 @@ def check_header(h: Header) -> None:
             raise FormatError("audio has no layout")
 
 
-def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]:
+def check_versions(h: Header) -> tuple[Any, Any]:
+    """The codec and entropy coder that decode a file with this header, or UnsupportedError."""
     registry = get_registry()
-    h = c.header
-    check_header(h)
     codec_obj = registry.codec(h.codec)
     if not codec_obj.supports_version(h.codec_version):
         raise UnsupportedError(f"the file was written by codec {h.codec!r} version {h.codec_version}; "
@@ -114,6 +135,20 @@ def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]
     if h.coder_version != coder_obj.version:
         raise UnsupportedError(f"the file was written by entropy coder {h.coder!r} version {h.coder_version}; "
                                f"this rcodec has version {coder_obj.version}")
+    return codec_obj, coder_obj
+
+
+def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]:
+    from .dataset import decode_stack, is_dataset
+
+    h = c.header
+    items = is_dataset(c)
+    check_header(h, items)
+    codec_obj, coder_obj = check_versions(h)
+    if items:
+        # Every hash is checked while decoding (a lossy codec's output mismatch is not fatal, see decode_stack).
+        media, matches = decode_stack(c, **options)
+        return media, DecodeReport(c.output_hash is not None, matches, codec_obj.lossless, c.bound)
     codec_obj.check_header_params(h.params)
     resolved = codec_obj.resolve_params(options, decoding=True)
     source = SymbolSource(coder_obj, c.streams)
@@ -152,12 +187,18 @@ def decode_bytes(data: bytes, **options: Any) -> tuple[Media, DecodeReport]:
 def encode(x: Any, codec: str | None = None, **params: Any) -> bytes:
     """Compress `x` into .rcz bytes.
 
-    `x`: a path, file bytes (PNG, WAV, ...), a PIL image, a uint8 array (H, W[, 3|4]) or `rcodec.Audio`.
+    `x`: a path, file bytes (PNG, WAV, ...), a PIL image, a uint8 array (H, W[, 3|4]) or `rcodec.Audio`; a stack
+    of images (N, H, W[, C]), a `.npy` or an MNIST idx file makes a dataset file (see `rcodec.open`), coded in
+    blocks of `block=` items (default 4).
     `codec`: a codec id from `rcodec.codecs()` (default: jpeg for a JPEG file, which gives back the same file;
     lossless otherwise). `coder=` picks the entropy coder;
     other keywords are codec parameters, e.g. `quality=3`.
     """
     coder = params.pop("coder", None)
+    if isinstance(x, np.ndarray) and is_stack_shape(x.shape):
+        from .dataset import check_stack
+
+        return encode_media(Media("image", check_stack(x), stack=True), codec, coder, **params)
     return encode_media(from_object(x), codec, coder, **params)
 
 
@@ -175,8 +216,10 @@ def decode(data: bytes, **options: Any) -> Any:
 
 def info(data: bytes) -> dict[str, Any]:
     """Header facts of .rcz bytes without decoding (no torch needed)."""
+    from .dataset import has_index
+
     data = bytes(data)
-    h, _, _ = container.read_header(data)
+    h, _, payload_start = container.read_header(data)
     out: dict[str, Any] = {
         "codec": h.codec, "codec_version": h.codec_version, "coder": h.coder, "coder_version": h.coder_version,
         "media": h.media, "shape": list(h.shape), "dtype": h.dtype, "compressed_bytes": len(data),
@@ -191,6 +234,9 @@ def info(data: bytes) -> dict[str, Any]:
     pixels = h.shape[0] * h.shape[1] if len(h.shape) >= 2 else 0
     if h.media == "jpeg":
         pixels = int(h.params.get("width", 0)) * int(h.params.get("height", 0))
+    if h.media == "image" and len(h.shape) >= 3 and has_index(data, payload_start):
+        out["items"] = h.shape[0]
+        pixels = h.shape[0] * h.shape[1] * h.shape[2]
     if h.media in ("image", "jpeg"):
         out["bpp"] = 8 * len(data) / pixels if pixels else None
     else:

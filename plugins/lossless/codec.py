@@ -23,6 +23,7 @@ class LosslessCodec(Codec):
     version = 2
     media = ("image", "audio")
     lossless = True
+    stackable = True
     description = "exact: context-mixing image coder; mid-side, prediction and adaptive entropy coding for audio"
     options = {}
     header_params = {"bits": HeaderParam(int, choices=(8, 16, 24)), "mid_side": HeaderParam(bool),

@@ -74,6 +74,7 @@ class PcMnistCodec(Codec):
     version = 2
     media = ("image",)
     lossless = True
+    stackable = True  # a block of digits is the vertical strip this codec already codes
     description = "MNIST 28x28 grayscale digits, hidden Chow-Liu tree probabilistic circuit (exact conditionals)"
     options = {}
     header_params: dict = {}
