@@ -11,6 +11,7 @@ import click
 def register(bench_group) -> None:
     register_audio(bench_group)
     register_speed(bench_group)
+    register_dataset(bench_group)
 
     @bench_group.command(name="image")
     @click.option("--codec", "codecs", multiple=True, required=True, help="Codec id; repeatable.")
@@ -118,6 +119,37 @@ def register_speed(bench_group) -> None:
             per_q = "  ".join(f"q{r['quality']} {r['decode_s']:.3f}s" for r in row["qualities"])
             click.echo(f"{codec:<16} decode median {row['decode_s']:.3f}s  x{row['decode_ratio']:.3f} of "
                        f"{result['reference']}  ({per_q})")
+        click.echo(f"command: {result['command']}")
+        if json_path:
+            json_path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def register_dataset(bench_group) -> None:
+    @bench_group.command(name="dataset")
+    @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--codec", default="pc-mnist", show_default=True, help="A codec that writes dataset files.")
+    @click.option("--limit", type=int, default=1000, show_default=True, help="Items of SOURCE to code.")
+    @click.option("--block", "blocks", multiple=True, type=int, help="Items per block; repeatable (default 1, 4, 16).")
+    @click.option("--singles", type=int, default=200, show_default=True,
+                  help="Also code this many items as one file each.")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
+    def bench_dataset(source, codec, limit, blocks, singles, json_path) -> None:
+        """A dataset file (.npy or MNIST idx SOURCE) against one file per item: bits per value, fixed bytes, and
+        the time to decode one item alone."""
+        from . import dataset
+
+        result = dataset.run(source, codec, limit, list(blocks) or [1, 4, 16], singles,
+                             progress=lambda line: click.echo(line, err=True))
+        for b in result["blocks"]:
+            click.echo(f"dataset file, {b['block']:>3} items/block: {b['bytes']:>9,} bytes  {b['bpd']:.4f} bits/value  "
+                       f"index {b['index_bytes']:,} bytes  item decode {b['item_decode_ms_median']:.1f} ms (median)  "
+                       f"encode {b['encode_s']:.1f} s")
+        if "single_files" in result:
+            s = result["single_files"]
+            m = s["mean"]
+            click.echo(f"one file per item ({s['files']} files): {m['file']:.1f} bytes  {s['bpd']:.4f} bits/value; "
+                       f"header {m['header']:.0f} + framing {m['framing']:.0f} + footer {m['footer']:.0f} bytes, "
+                       f"stream {m['streams']:.1f} bytes of which {m['coder_fixed']:.1f} coder head")
         click.echo(f"command: {result['command']}")
         if json_path:
             json_path.write_text(json.dumps(result, indent=2) + "\n")
