@@ -182,3 +182,15 @@ def test_hostile_npy_and_idx_inputs_are_media_errors():
     for data in (huge_npy, huge_idx, bomb, huge_idx[:10], b"\x93NUMPY\x01\x00\x05\x00{'de"):
         with pytest.raises(rcodec.MediaError):
             load_bytes(data, "x")
+
+
+def test_bench_accounts_for_every_byte(tmp_path, digits):
+    from rcodec.bench.dataset import run, single_file_parts
+
+    parts = single_file_parts(rcodec.encode(digits[0], codec="lossless"))
+    assert parts["header"] + parts["framing"] + parts["footer"] + parts["streams"] == parts["file"]
+    assert 0 < parts["coder_fixed"] < parts["streams"]
+    np.save(tmp_path / "d.npy", digits)
+    result = run(tmp_path / "d.npy", "lossless", 6, [1, 4], singles=2, probes=3)
+    one, four = result["blocks"]
+    assert one["bytes"] > four["bytes"] and result["single_files"]["files"] == 2
