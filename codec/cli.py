@@ -207,7 +207,7 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
     from . import container
     from .dataset import is_dataset
     from .fileio import check_output
-    from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, default_suffix, to_file
+    from .media import default_suffix, to_file, writable_suffixes
     from .pipeline import decode_container
 
     if keep and remove_source:
@@ -225,22 +225,20 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
         target = _output_path(name, output, to_stdout, default_name, out_dir)
         parsed = container.read(data)  # cheap: checksums and lengths, no decoding
         h = parsed.header
-        stack = is_dataset(parsed)
+        writable = writable_suffixes(h.media, is_dataset(parsed))
         suffix = None
         if target is not None:
             if output is None:
                 # The original format where it can hold the output exactly (x.jpg.rcz -> x.png).
                 best = default_suffix(h.original_format, h.media, h.layout)
-                known = target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES | STACK_SUFFIXES
+                known = target.suffix.lower() in writable
                 if not known:
                     target = target.with_name(target.name + best)
                 elif target.suffix.lower() != best and not _same_format(target.suffix, best):
                     target = target.with_suffix(best)
             check_output(target, source, force)
-            if output is not None and target.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES | STACK_SUFFIXES:
-                suffix = target.suffix  # asked for by name; any other name gets the default format
-            elif stack and target.suffix.lower() in STACK_SUFFIXES:
-                suffix = target.suffix  # the stack's own name (x.gz.rcz -> x.gz, gzip'd again)
+            if target.suffix.lower() in writable and (output is not None or target.suffix.lower() in (".idx", ".gz")):
+                suffix = target.suffix  # asked for by name, or a stack's own (x.gz.rcz -> x.gz, gzip'd again)
         media, report = decode_container(parsed, **options)
         if remove_source and report.partial:
             raise RcodecError(f"{name}: --rm with a partial decode ({', '.join(sorted(options))}) would delete the "

@@ -200,6 +200,14 @@ def default_suffix(original_format: str, kind: str, layout: dict | None = None) 
     return imagefile.FORMAT_SUFFIX[base]
 
 
+def writable_suffixes(kind: str, stack: bool = False) -> set[str]:
+    """The file suffixes `to_file` writes such media as: a stack as .npy, .idx or gzip'd idx (.gz); one image also
+    as .npy."""
+    if stack:
+        return set(STACK_SUFFIXES)
+    return set(AUDIO_SUFFIXES) if kind == "audio" else set(IMAGE_SUFFIXES) | {".npy"}
+
+
 def to_file(media: Media, suffix: str | None = None) -> tuple[bytes, str, bool]:
     """(file bytes, suffix, exact): by `suffix`, else the original format where it holds the media exactly, else
     an exact one (PNG, TIFF; WAV). `exact` is False only for a format asked for by `suffix` that approximates."""
@@ -208,7 +216,7 @@ def to_file(media: Media, suffix: str | None = None) -> tuple[bytes, str, bool]:
         if suffix is None or suffix.lower() in (".jpg", ".jpeg"):
             return data, suffix or ".jpg", True
         return to_file(load_bytes(data), suffix)
-    if media.stack or (suffix is not None and suffix.lower() in STACK_SUFFIXES):
+    if media.stack or (suffix is not None and suffix.lower() == ".npy"):
         from . import arrays
 
         suffix = (suffix or default_suffix(media.original_format, media.kind)).lower()
