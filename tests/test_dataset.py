@@ -194,3 +194,16 @@ def test_bench_accounts_for_every_byte(tmp_path, digits):
     result = run(tmp_path / "d.npy", "lossless", 6, [1, 4], singles=2, probes=3)
     one, four = result["blocks"]
     assert one["bytes"] > four["bytes"] and result["single_files"]["files"] == 2
+
+
+@pytest.mark.parametrize("forge", [
+    lambda raw: raw.replace(b"stripe_bytes\x04", b"stripe_bytes\x01"),  # another type
+    lambda raw: raw.replace(b"stripe_bytes", b"stripe_bytez"),  # a name the codec does not declare
+    lambda raw: raw[:-1],  # a value cut short
+    lambda raw: raw + b"\x00",  # bytes after the last value
+])
+def test_forged_block_parameters_are_clear_errors(stack_file, forge):
+    raw = container.read(stack_file).chunks[0][1]
+    assert b"stripe_bytes\x04" in raw  # the lossless coder's stripe sizes differ between blocks: kept per block
+    with pytest.raises(rcodec.RcodecError):
+        rcodec.decode(_with_index(stack_file, index=forge(raw)))
