@@ -110,12 +110,13 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rcodec", prog_name="rcodec")
 def cli() -> None:
-    """Compress images and audio with learned codecs into .rcz files.
+    """Compress images, audio and video with learned codecs into .rcz files.
 
     \b
     Examples:
       rcodec compress photo.png                 # writes photo.png.rcz (lossless by default)
       rcodec compress -q 4 --codec hyperprior photo.png
+      rcodec compress clip.mp4                  # video: lossless; --codec nirvana -q 3 for a learned lossy one
       rcodec decompress photo.png.rcz           # writes photo.png
       cat photo.png | rcodec compress -c - > photo.rcz
       rcodec info photo.png.rcz; rcodec codecs; rcodec codecs hyperprior  # a codec's options
@@ -140,7 +141,7 @@ def cli() -> None:
 @_batch_options
 def compress(inputs, output, codec_id, quality, params, coder, weights, force, to_stdout, remove_source, keep,
              recursive, workers, **codec_flags) -> None:
-    """Compress image or audio files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
+    """Compress image, audio or video files to .rcz (IN.rcz beside each input; '-' reads stdin)."""
     from . import media as media_mod
     from .fileio import check_output
     from .pipeline import encode_prepared, prepare
@@ -169,10 +170,15 @@ def compress(inputs, output, codec_id, quality, params, coder, weights, force, t
     _run_batch(tasks, one, workers, "compressed", True)
 
 
-def _same_format(a: str, b: str) -> bool:
+def _known_suffixes() -> dict[str, str]:
     from .media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES
+    from .videofile import VIDEO_SUFFIXES
 
-    table = IMAGE_SUFFIXES | AUDIO_SUFFIXES | STACK_SUFFIXES
+    return IMAGE_SUFFIXES | AUDIO_SUFFIXES | STACK_SUFFIXES | VIDEO_SUFFIXES
+
+
+def _same_format(a: str, b: str) -> bool:
+    table = _known_suffixes()
     return table.get(a.lower()) == table.get(b.lower())
 
 
@@ -199,8 +205,12 @@ def _output_path(name: str, output: str | None, to_stdout: bool, default, out_di
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Decode option; repeatable (`rcodec codecs ID` lists a codec's decode options).")
 @click.option("-k", "--keep", is_flag=True, help="Keep the input (the default; accepted as gzip and zstd do).")
+@click.option("--format", "out_format", default=None, metavar="EXT",
+              help="Write this file format (e.g. png, wav, mkv, y4m, mp4). Video is written exactly as FFV1 in .mkv "
+                   "by default; mp4 and webm re-encode it at high quality (H.264 / VP9), close to but not equal to "
+                   "the decoded frames.")
 @_batch_options
-def decompress(inputs, output, force, to_stdout, remove_source, weights, params, keep, recursive, workers,
+def decompress(inputs, output, force, to_stdout, remove_source, weights, params, keep, out_format, recursive, workers,
                **codec_flags) -> None:
     """Decompress .rcz files, restoring the original format where that is exact (x.png.rcz -> x.png; a JPEG's
     pixels come back as x.png, an animation as APNG)."""
@@ -214,6 +224,11 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
         raise click.UsageError("--keep and --rm contradict each other")
     tasks, output = _plan(inputs, recursive, output, to_stdout, workers, lambda path: path.endswith(SUFFIX))
     options = _parse_params(params) | ({"weights": weights} if weights else {}) | declared_values(codec_flags)
+    known_suffixes = _known_suffixes()
+    asked = "." + out_format.lower().lstrip(".") if out_format else None
+    if asked is not None and asked not in known_suffixes:
+        raise click.UsageError(f"--format {out_format}: unknown format (known: "
+                               f"{', '.join(sorted(s.lstrip('.') for s in known_suffixes))})")
 
     def default_name(name: str) -> str:
         if not name.endswith(SUFFIX):
@@ -226,18 +241,19 @@ def decompress(inputs, output, force, to_stdout, remove_source, weights, params,
         parsed = container.read(data)  # cheap: checksums and lengths, no decoding
         h = parsed.header
         writable = writable_suffixes(h.media, is_dataset(parsed))
-        suffix = None
+        suffix = asked
         if target is not None:
             if output is None:
-                # The original format where it can hold the output exactly (x.jpg.rcz -> x.png).
-                best = default_suffix(h.original_format, h.media, h.layout)
-                known = target.suffix.lower() in writable
+                # The original format where it can hold the output exactly (x.jpg.rcz -> x.png), or the one asked.
+                best = asked or default_suffix(h.original_format, h.media, h.layout)
+                known = target.suffix.lower() in known_suffixes
                 if not known:
                     target = target.with_name(target.name + best)
                 elif target.suffix.lower() != best and not _same_format(target.suffix, best):
                     target = target.with_suffix(best)
             check_output(target, source, force)
-            if target.suffix.lower() in writable and (output is not None or target.suffix.lower() in (".idx", ".gz")):
+            if asked is None and target.suffix.lower() in writable and (
+                    output is not None or target.suffix.lower() in (".idx", ".gz")):
                 suffix = target.suffix  # asked for by name, or a stack's own (x.gz.rcz -> x.gz, gzip'd again)
         media, report = decode_container(parsed, **options)
         if remove_source and report.partial:

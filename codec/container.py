@@ -48,7 +48,7 @@ HASH_BYTES = 16
 FOOTER_BYTES = 4 + HASH_BYTES + HASH_BYTES + len(END_MAGIC)
 PREFIX_BYTES = len(MAGIC) + 2 + 2 + 4
 
-MEDIA_KINDS = {1: "image", 2: "audio", 3: "jpeg"}  # jpeg: a JPEG file's exact bytes
+MEDIA_KINDS = {1: "image", 2: "audio", 3: "jpeg", 4: "video"}  # jpeg: a JPEG file's exact bytes
 MEDIA_CODES = {v: k for k, v in MEDIA_KINDS.items()}
 MAX_HEADER_BYTES = limits.MAX_HEADER_BYTES
 MAX_STREAMS = limits.MAX_STREAMS

@@ -17,6 +17,11 @@ MAX_FRAMES = 4096  # frames of an animated image
 MAX_AUDIO_CHANNELS = 256
 MAX_AUDIO_SAMPLES = 1 << 31  # frames x channels
 MAX_SAMPLE_RATE = 10_000_000
+MAX_VIDEO_BYTES = 1 << 30  # RGB bytes of a whole clip; longer clips are refused before any work
+MAX_VIDEO_FRAMES = 1 << 16
+MAX_VIDEO_FRAME_PIXELS = 1 << 24
+MAX_FRAME_RATE = 1000  # frames per second
+MAX_FRAME_RATE_DENOMINATOR = 1 << 20
 
 # What the codecs code: learned codecs run a network over the whole image.
 MAX_LEARNED_PIXELS = 1 << 24  # 16.7 Mpx: the synthesis of a larger image needs more than ~10 GB of activations

@@ -4,6 +4,7 @@
   what kind of image file the array stands for (`imagefile`).
 - audio: `Audio(samples float32 (frames, channels), sample_rate)` (`audiofile`).
 - jpeg: a JPEG file kept as its exact bytes (uint8 array), for exact recompression (`jpegfile`).
+- video: uint8 (T, H, W, 3) RGB frames, the frame rate in `extra["frame_rate"]` (`videofile`, through PyAV).
 
 Files are recognised by their content, never by a name. What a file holds comes back exactly, or the load is
 refused with the reason before any coding starts.
@@ -61,7 +62,8 @@ class Audio:
 
 @dataclass
 class Media:
-    """What a codec sees: `kind` is "image" or "audio"; `data` is the image array (its coding view) or the Audio.
+    """What a codec sees: `kind` is "image", "audio", "jpeg" or "video"; `data` is the image array (its coding
+    view), the Audio, the JPEG file's bytes or the video frames.
 
     `layout` (images): how the array maps back to the original kind of image (`imagefile`); stored in the header.
     """
@@ -110,13 +112,15 @@ def image_array(array: np.ndarray) -> np.ndarray:
 
 
 def load_bytes(data: bytes, name: str = "input") -> Media:
-    """Decode an image or audio file held in memory; the format is recognised from the content. A `.npy` array or
-    an MNIST idx file (optionally gzip'd) of several images gives a stack."""
-    from . import arrays
+    """Decode an image, audio or video file held in memory; the format is recognised from the content. A `.npy`
+    array or an MNIST idx file (optionally gzip'd) of several images gives a stack."""
+    from . import arrays, videofile
 
     if arrays.is_npy(data) or arrays.is_idx(data):
         array, fmt = arrays.load(data, name)
         return Media("image", array, fmt, len(data), stack=arrays.is_stack(array))
+    if videofile.sniff(data):
+        return videofile.load(data, name)
     if audiofile.sniff(data):
         samples, rate, fmt = audiofile.load(data, name)
         return Media("audio", Audio(samples, rate), fmt, len(data))
@@ -156,7 +160,10 @@ def from_object(x: object) -> Media:
 def for_codec(media: Media, lossless: bool, image_dtypes: tuple[str, ...], codec_id: str, name: str = "input"
               ) -> Media:
     """The media a codec may take, or a refusal before any work: a lossless codec gets the exact array (refused if
-    it cannot code its sample type); a lossy one gets an 8-bit L/RGB/RGBA view."""
+    it cannot code its sample type); a lossy one gets an 8-bit L/RGB/RGBA view. Video frames are the reference
+    as decoded, whatever their source."""
+    if media.kind == "video":
+        return media
     if media.kind == "image":
         if lossless:
             if media.dtype not in image_dtypes:
@@ -190,6 +197,8 @@ def default_suffix(original_format: str, kind: str, layout: dict | None = None) 
         return ".jpg"  # the original file itself
     if base in ("NPY", "IDX"):
         return FORMAT_SUFFIX[base]
+    if kind == "video":
+        return ".mkv"  # exact (FFV1); the original container would mean a lossy re-encode
     if kind == "audio":
         return audiofile.FORMAT_SUFFIX.get(base, ".wav") if not audiofile.is_lossy(original_format) else ".wav"
     layout = layout or {}
@@ -205,6 +214,10 @@ def writable_suffixes(kind: str, stack: bool = False) -> set[str]:
     as .npy."""
     if stack:
         return set(STACK_SUFFIXES)
+    if kind == "video":
+        from .videofile import VIDEO_SUFFIXES
+
+        return set(VIDEO_SUFFIXES)
     return set(AUDIO_SUFFIXES) if kind == "audio" else set(IMAGE_SUFFIXES) | {".npy"}
 
 
@@ -221,6 +234,12 @@ def to_file(media: Media, suffix: str | None = None) -> tuple[bytes, str, bool]:
 
         suffix = (suffix or default_suffix(media.original_format, media.kind)).lower()
         return arrays.save(media, suffix), suffix, True
+    if media.kind == "video":
+        from . import videofile
+
+        suffix = suffix or ".mkv"
+        data = videofile.to_bytes(media.data, media.extra[videofile.FRAME_RATE_KEY], suffix)
+        return data, suffix, videofile.VIDEO_SUFFIXES.get(suffix.lower()) == videofile.LOSSLESS_OUTPUT
     if media.kind == "image":
         fmt = None
         if suffix is not None:

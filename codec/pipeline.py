@@ -69,14 +69,19 @@ def encode_prepared(media: Media, codec_obj: Any, coder_obj: Any, resolved: dict
     result = codec_obj.encode(media, resolved, sink)
     streams, symbols_hash = sink.finish()
     reconstruction = media if codec_obj.lossless else result.reconstruction
+    header_params = dict(result.params)
+    if media.kind == "video":  # the frame rate travels in the header, whatever the codec (which declares it)
+        from .videofile import FRAME_RATE_KEY, parse_frame_rate
+
+        header_params[FRAME_RATE_KEY] = str(parse_frame_rate(media.extra.get(FRAME_RATE_KEY)))
     header = Header(
         codec=codec_obj.id, codec_version=codec_obj.version, coder=coder_obj.id, coder_version=coder_obj.version,
         media=media.kind, shape=media.shape, dtype=media.dtype, sample_rate=media.sample_rate,
         original_format=media.original_format, original_size=media.original_size,
-        weights_sha256=result.weights_sha256 or b"\0" * 32, params=result.params,
+        weights_sha256=result.weights_sha256 or b"\0" * 32, params=header_params,
         layout=media.layout if media.kind == "image" else {},
     )
-    codec_obj.check_header_params(result.params)  # a codec must write only what its decoder accepts
+    codec_obj.check_header_params(header_params)  # a codec must write only what its decoder accepts
     output_hash = container.digest(reconstruction.canonical_bytes()) if reconstruction is not None else None
     return container.write(Container(header, streams, symbols_hash, output_hash))
 
@@ -113,6 +118,16 @@ def check_header(h: Header, items: bool = False) -> None:
 
         if len(shape) != 1 or h.dtype != "uint8" or shape[0] > MAX_JPEG_BYTES or h.layout:
             raise FormatError(f"invalid JPEG file header: shape {shape}, dtype {h.dtype}")
+    elif h.media == "video":
+        from .videofile import FRAME_RATE_KEY, check_size, parse_frame_rate
+
+        if len(shape) != 4 or shape[3] != 3 or h.dtype != "uint8" or h.layout or h.sample_rate:
+            raise FormatError(f"invalid video header: shape {shape}, dtype {h.dtype}")
+        check_size(shape[0], shape[2], shape[1], FormatError)
+        rate = h.params.get(FRAME_RATE_KEY)
+        if not isinstance(rate, str):
+            raise FormatError("a video header without its frame rate")
+        parse_frame_rate(rate, FormatError)
     else:
         if len(shape) != 2 or h.dtype != "float32":
             raise FormatError(f"invalid audio header: shape {shape}, dtype {h.dtype}")
@@ -170,6 +185,10 @@ def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]
     media.original_format, media.original_size = h.original_format, h.original_size
     if h.media == "image":
         media.layout = dict(h.layout)
+    if h.media == "video":
+        from .videofile import FRAME_RATE_KEY, parse_frame_rate
+
+        media.extra[FRAME_RATE_KEY] = parse_frame_rate(h.params[FRAME_RATE_KEY], FormatError)
     matches = None
     if c.output_hash is not None and not partial:
         matches = c.expected_output(container.digest(media.canonical_bytes())) == c.output_hash
@@ -187,7 +206,7 @@ def decode_bytes(data: bytes, **options: Any) -> tuple[Media, DecodeReport]:
 def encode(x: Any, codec: str | None = None, **params: Any) -> bytes:
     """Compress `x` into .rcz bytes.
 
-    `x`: a path, file bytes (PNG, WAV, ...), a PIL image, a uint8 array (H, W[, 3|4]) or `rcodec.Audio`; a stack
+    `x`: a path, file bytes (PNG, WAV, MP4, ...), a PIL image, a uint8 array (H, W[, 3|4]) or `rcodec.Audio`; a stack
     of images (N, H, W[, C]), a `.npy` or an MNIST idx file makes a dataset file (see `rcodec.open`), coded in
     blocks of `block=` items (default 4).
     `codec`: a codec id from `rcodec.codecs()` (default: jpeg for a JPEG file, which gives back the same file;
@@ -205,7 +224,7 @@ def encode(x: Any, codec: str | None = None, **params: Any) -> bytes:
 def decode(data: bytes, **options: Any) -> Any:
     """Decompress .rcz bytes: a uint8 or uint16 numpy array for images (palette images give their indices, LA
     images L, L, L, A and animations their frames stacked vertically: `rcodec.media.Media.layout` says which),
-    `rcodec.Audio` for audio, the file's bytes (uint8) for a JPEG file
+    `rcodec.Audio` for audio, uint8 (T, H, W, 3) frames for video, the file's bytes (uint8) for a JPEG file
     compressed by the `jpeg` codec.
 
     `options` are the codec's decode options, e.g. `weights=PATH` for a file made with a user checkpoint.
@@ -239,6 +258,17 @@ def info(data: bytes) -> dict[str, Any]:
         pixels = h.shape[0] * h.shape[1] * h.shape[2]
     if h.media in ("image", "jpeg"):
         out["bpp"] = 8 * len(data) / pixels if pixels else None
+    elif h.media == "video":
+        from fractions import Fraction
+
+        from .videofile import FRAME_RATE_KEY, parse_frame_rate
+
+        try:
+            rate = parse_frame_rate(h.params.get(FRAME_RATE_KEY), FormatError)
+        except FormatError:
+            rate = Fraction(0)
+        seconds = float(h.shape[0] / rate) if rate > 0 and h.shape else 0.0
+        out.update(frame_rate=float(rate), duration_s=seconds, kbps=8 * len(data) / seconds / 1000 if seconds else None)
     else:
         out["sample_rate"] = h.sample_rate
         seconds = h.shape[0] / h.sample_rate if h.sample_rate and h.shape else 0

@@ -1,7 +1,8 @@
-"""The `lossless` codec: exact images (8/16-bit gray, gray+alpha, RGB, RGBA) and PCM audio.
+"""The `lossless` codec: exact images (8/16-bit gray, gray+alpha, RGB, RGBA), PCM audio and RGB video.
 
 Version 2 codes images with the context-mixing coder (image_cm); version 1 files (per-row prediction, image.py)
-keep decoding. Audio is coded the same way in both versions.
+keep decoding. Audio is coded the same way in both versions. Video (version 2 only) codes each frame, or its
+difference from the previous one, with the per-row prediction coder (`video.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from rcodec import Audio, Codec, EncodeResult, HeaderParam, MediaError, UnsupportedError, limits
 from rcodec.media import Media
 
-from . import audio, image, image_cm
+from . import audio, image, image_cm, video
 
 MAX_DECODED_VALUES = limits.MAX_DECODED_VALUES
 
@@ -21,13 +22,15 @@ MAX_DECODED_VALUES = limits.MAX_DECODED_VALUES
 class LosslessCodec(Codec):
     id = "lossless"
     version = 2
-    media = ("image", "audio")
+    media = ("image", "audio", "video")
     lossless = True
     stackable = True
-    description = "exact: context-mixing image coder; mid-side, prediction and adaptive entropy coding for audio"
+    description = ("exact: context-mixing image coder; mid-side, prediction and adaptive entropy coding for audio; "
+                   "intra or temporal-difference frames for video")
     options = {}
     header_params = {"bits": HeaderParam(int, choices=(8, 16, 24)), "mid_side": HeaderParam(bool),
-                     "stripe_bytes": HeaderParam(bytes, 0, 8 * image_cm.MAX_STRIPES)}
+                     "stripe_bytes": HeaderParam(bytes, 0, 8 * image_cm.MAX_STRIPES),
+                     "frame_rate": HeaderParam(str, 1, 32)}  # video: written by the pipeline, "num/den"
     image_dtypes = ("uint8", "uint16")
 
     def supports_version(self, version: int) -> bool:
@@ -36,6 +39,9 @@ class LosslessCodec(Codec):
     def encode(self, media: Media, params, sink) -> EncodeResult:
         if media.kind == "image":
             return EncodeResult(params=image_cm.encode_image(media.data, sink))
+        if media.kind == "video":
+            video.encode_video(media.data, sink)
+            return EncodeResult()
         samples = media.data.samples
         if np.any(np.signbit(samples) & (samples == 0)):
             raise MediaError("lossless audio needs PCM samples; these float samples include negative zeros, which "
@@ -58,6 +64,11 @@ class LosslessCodec(Codec):
                 _require_image_payload(shape, source)
                 return Media("image", image.decode_image(shape, source))
             return Media("image", image_cm.decode_image(shape, header.dtype, header.params, source))
+        if header.media == "video":
+            if header.codec_version == 1:
+                raise UnsupportedError("lossless version 1 has no video")
+            _require_image_payload((shape[0] * shape[1], *shape[2:]), source)  # the frames' rows, stacked
+            return Media("video", video.decode_video(shape, source))
         bits, stereo = header.params.get("bits"), header.params.get("mid_side")
         if len(shape) != 2 or bits not in (8, 16, 24) or not isinstance(stereo, bool) or (stereo and shape[1] != 2):
             raise MediaError(f"invalid lossless audio header (shape {shape}, bits {bits}, mid_side {stereo})")
