@@ -2,8 +2,8 @@
 
 Each tensor gets a step 2^(k/4) (k an integer sent in the stream), chosen so its largest weight fits the bit width.
 All quantized values share one histogram, sent as integer counts; the coding table is built from those counts by
-integer arithmetic only, so encoder and decoder derive the same table everywhere (`write_histogram_coded`, also
-used for the gains of `inr-vc` audio).
+integer arithmetic only, so encoder and decoder derive the same table everywhere
+(`rcodec.entropy.histogram`, also used for the gains of `inr-vc` audio and by the `nirvana` video codec).
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ import math
 
 import numpy as np
 
-from rcodec import FormatError
 from rcodec.entropy import CdfTables
-from rcodec.entropy.tables import quantize_pmf
+from rcodec.entropy.histogram import read_histogram_coded, write_histogram_coded
 
 K_MIN, K_MAX = -96, 31  # step exponents in quarter octaves: 2^-24 .. 2^7.75
 _QUARTER = (1.0, 1.189207115002721, 1.4142135623730951, 1.681792830507429)  # 2^(j/4), exact same literal everywhere
 FINE_BITS = 14  # first-layer weights: few, and phase-critical
 FINE_TENSORS = 2
-COUNT_SYMBOLS = 64  # counts below this are coded directly; larger ones through the escape code
 
 
 def step_of(k: int) -> float:
@@ -53,32 +51,6 @@ def quantize(tensors: list[np.ndarray], bits: int) -> tuple[list[int], list[np.n
 
 def dequantize(ks: list[int], ints: list[np.ndarray]) -> list[np.ndarray]:
     return [q.astype(np.float64) * step_of(k) for k, q in zip(ks, ints)]
-
-
-def _count_table() -> CdfTables:
-    return CdfTables.from_pmfs(np.ones((1, COUNT_SYMBOLS)) / (COUNT_SYMBOLS + 1), 0, escape=True)
-
-
-def _value_table(counts: np.ndarray, offset: int) -> CdfTables:
-    # Integer counts are exact in float64, so quantize_pmf gives the same frequencies on every machine.
-    return CdfTables.from_frequencies(quantize_pmf(counts.astype(np.float64) + 0.0), offsets=offset)
-
-
-def write_histogram_coded(sink, values: np.ndarray, offset: int, size: int) -> None:
-    """Integers in offset .. offset + size - 1, coded with a table built from their own histogram, which goes
-    first as integer counts: the decoder builds the same table by integer arithmetic."""
-    counts = np.bincount(values - offset, minlength=size)
-    sink.write(counts, _count_table())
-    sink.write(values, _value_table(counts, offset))
-
-
-def read_histogram_coded(source, count: int, offset: int, size: int, mismatch: str) -> np.ndarray:
-    """The inverse of `write_histogram_coded` for `count` values; FormatError(`mismatch`) if the counts do not
-    add up to `count`."""
-    counts = source.read(_count_table(), count=size).astype(np.int64)
-    if np.any(counts < 0) or int(counts.sum()) != count:
-        raise FormatError(mismatch)
-    return source.read(_value_table(counts, offset), count=count)
 
 
 def write(sink, ks: list[int], ints: list[np.ndarray], bits: int) -> None:

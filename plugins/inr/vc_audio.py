@@ -18,7 +18,9 @@ import math
 
 import numpy as np
 
-from .quant import read_histogram_coded, step_of, write_histogram_coded
+from rcodec.entropy.histogram import read_histogram_coded, write_histogram_coded
+
+from .quant import step_of
 
 GAIN_K_MIN, GAIN_K_MAX = -64, 0  # gains 2^-16 .. 1 (a silent segment gets the smallest)
 GAIN_LEVELS = GAIN_K_MAX - GAIN_K_MIN + 1
