@@ -12,4 +12,5 @@ BUILTIN = [
     "rcodec.plugins.inr",
     "rcodec.plugins.vqgan",
     "rcodec.plugins.adaptive",
+    "rcodec.plugins.nirvana",
 ]

@@ -12,6 +12,7 @@ def register(bench_group) -> None:
     register_audio(bench_group)
     register_speed(bench_group)
     register_dataset(bench_group)
+    register_video(bench_group)
 
     @bench_group.command(name="image")
     @click.option("--codec", "codecs", multiple=True, required=True, help="Codec id; repeatable.")
@@ -153,3 +154,38 @@ def register_dataset(bench_group) -> None:
         click.echo(f"command: {result['command']}")
         if json_path:
             json_path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def register_video(bench_group) -> None:
+    @bench_group.command(name="video")
+    @click.option("--codec", "codecs", multiple=True, required=True, help="Codec id; repeatable.")
+    @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+                  help="Folder of video clips, e.g. ../shared/data/video.")
+    @click.option("--quality", "qualities", multiple=True, type=int,
+                  help="Only these rate points of the codecs; repeatable (default: every one).")
+    @click.option("--frames", type=click.IntRange(1), default=None, help="Only the first N frames of each clip.")
+    @click.option("--baseline", "baselines", multiple=True, type=click.Choice(["x264", "x265"]),
+                  help="CRF ladders to run, preset medium (default: both).")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here.")
+    @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an RD plot PNG.")
+    @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Codec parameter.")
+    def bench_video(codecs, dataset, qualities, frames, baselines, json_path, plot_path, params) -> None:
+        """Rate (kbit/s), RGB PSNR, encode and decode fps of video codecs vs x264 and x265, with BD-rates."""
+        from . import video
+
+        def progress(clip: str, codec: str, p: dict) -> None:
+            click.echo(f"{clip:<16} {codec:<10} q={str(p['quality']):<4} {p['kbps']:9.1f} kbit/s  PSNR "
+                       f"{p['psnr']:.2f} dB  enc {p['encode_fps']:.2f} fps  dec {p['decode_fps']:.1f} fps", err=True)
+
+        extra = dict(p.split("=", 1) for p in params)
+        result = video.run(list(codecs), dataset, list(qualities) or None, extra, frames,
+                           list(baselines) or list(video.BASELINES), progress)
+        for row in result["clips"]:
+            for codec, rates in row["bd_rate"].items():
+                text = ", ".join(f"{b} {v:+.1f}%" if v is not None else f"{b} n/a" for b, v in rates.items())
+                click.echo(f"{row['clip']}: BD-rate {codec}: {text}")
+        click.echo(f"command: {result['command']}")
+        if json_path:
+            json_path.write_text(json.dumps(result, indent=2) + "\n")
+        if plot_path:
+            video.plot(result, plot_path)
