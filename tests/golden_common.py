@@ -26,6 +26,27 @@ PRESETS: list[tuple[str, str, str, dict, list[str] | None]] = [
 ]
 
 
+def golden_clip():
+    """Five 16x24 frames panning over the sample photo at 25 frames/s (the source of the video golden files)."""
+    from fractions import Fraction
+
+    import numpy as np
+    from PIL import Image
+
+    from rcodec.media import Media
+
+    image = np.asarray(Image.open(SAMPLES / "kodim23_crop.png").convert("RGB"))
+    frames = np.stack([image[40 + t : 56 + t, 30 + 2 * t : 54 + 2 * t] for t in range(5)])
+    media = Media("video", np.ascontiguousarray(frames), "MP4")
+    media.extra["frame_rate"] = Fraction(25)
+    return media
+
+
+VIDEO_GOLDEN = {"clip_5x16x24.lossless.rcz": ("lossless", {}),
+                "clip_5x16x24.nirvana.q3.rcz": ("nirvana", {"quality": 3, "effort": 1, "group": 2, "patch": 4,
+                                                            "depth": 2})}
+
+
 def cpu_signature() -> str:
     """Processor architecture and instruction-set flags: float kernels (and so a lossy codec's pixels) are
     reproducible bit for bit only between machines that agree on these."""

@@ -11,6 +11,9 @@ bitstream version bump of theirs), leaving every other file as it was recorded.
 `python tests/make_golden.py jpeg` regenerates only samples/golden/jpeg/ (the jpeg codec's files for the JPEG
 fixtures in samples/), after a deliberate bump of that codec's version.
 
+`python tests/make_golden.py video` regenerates only samples/golden/video/ (the lossless and `nirvana` files of a
+five-frame clip cut from the sample photo).
+
 `python tests/make_golden.py inr-vc` regenerates only samples/golden/inr/kodim23_crop_64x80.inr-vc.rcz (after new
 `inr-vc` weights or a bitstream change), leaving every other golden file alone; `inr-vc-audio` likewise only
 samples/golden/inr/chirp_stereo_16k.inr-vc.rcz (after new audio weights).
@@ -25,7 +28,7 @@ import sys
 from PIL import Image
 
 import rcodec
-from golden_common import GOLDEN, PRESETS, SAMPLES, cpu_signature
+from golden_common import GOLDEN, PRESETS, SAMPLES, VIDEO_GOLDEN, cpu_signature, golden_clip
 from rcodec import container
 from rcodec.pipeline import decode_bytes
 
@@ -149,9 +152,28 @@ def make_inr_vc_audio() -> None:
     print(f"{path.name}: {len(data)} bytes")
 
 
+def make_video() -> None:
+    import numpy as np
+
+    from rcodec.pipeline import encode_media
+
+    folder = GOLDEN / "video"
+    folder.mkdir(exist_ok=True)
+    for name, (codec, params) in VIDEO_GOLDEN.items():
+        data = encode_media(golden_clip(), codec, **params)
+        (folder / name).write_bytes(data)
+        if not rcodec.get_registry().codec(codec).lossless:
+            # The decoded frames, to compare within one level on any machine (float kernels may differ in the
+            # last bit).
+            np.save(folder / name.replace(".rcz", ".decoded.npy"), decode_bytes(data)[0].data)
+        print(f"{name}: {len(data)} bytes")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["jpeg"]:
         make_jpeg()
+    elif sys.argv[1:] == ["video"]:
+        make_video()
     elif sys.argv[1:] == ["inr-vc"]:
         make_inr_vc()
     elif sys.argv[1:] == ["inr-vc-audio"]:

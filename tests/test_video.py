@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +11,13 @@ from click.testing import CliRunner
 
 import rcodec
 from fuzz.forge import reheader
+from golden_common import VIDEO_GOLDEN, golden_clip
 from rcodec import limits, videofile
 from rcodec.cli import cli
 from rcodec.media import Media, load_bytes, load_path, to_file_bytes
 from rcodec.pipeline import decode_bytes, encode_media
+
+GOLDEN_VIDEO = Path(__file__).resolve().parents[1] / "samples" / "golden" / "video"
 
 RATE = Fraction(30000, 1001)
 
@@ -121,3 +125,16 @@ def test_forged_video_headers_are_refused_before_decoding(frames, changes, match
     data = encode_media(_media(frames[:2]))
     with pytest.raises(rcodec.RcodecError, match=match):
         decode_bytes(reheader(data, **changes))
+
+
+def test_golden_video_files_still_decode():
+    """Files written by earlier versions: lossless exactly, nirvana within one level (float kernels)."""
+    source = golden_clip().data
+    for name, (codec, _) in VIDEO_GOLDEN.items():
+        media, report = decode_bytes((GOLDEN_VIDEO / name).read_bytes())
+        assert media.extra["frame_rate"] == 25 and media.original_format == "MP4"
+        if codec == "lossless":
+            assert np.array_equal(media.data, source) and report.output_hash_matches
+        else:
+            expected = np.load(GOLDEN_VIDEO / name.replace(".rcz", ".decoded.npy"))
+            assert np.abs(media.data.astype(int) - expected).max() <= 1
