@@ -80,3 +80,24 @@ def test_hostile_headers_and_wrong_media_are_refused(coded, small_image):
         c = container.read(coded)
     with pytest.raises(rcodec.MediaError):
         rcodec.encode(small_image, codec="nirvana")
+
+
+def test_cli_compress_with_effort_and_decompress(clip, tmp_path):
+    from click.testing import CliRunner
+
+    from rcodec.cli import cli
+    from rcodec.media import load_path, to_file_bytes
+
+    source = tmp_path / "clip.mkv"
+    source.write_bytes(to_file_bytes(clip, ".mkv"))
+    runner = CliRunner()
+    args = ["compress", "--codec", "nirvana", "-q", "1", "--effort", "1", "-p", "group=2", "-p", "patch=4",
+            "-p", "depth=2", str(source)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    source.unlink()
+    assert runner.invoke(cli, ["decompress", str(source) + ".rcz"]).exit_code == 0
+    out = load_path(source)
+    assert out.shape == clip.shape and out.extra["frame_rate"] == 25
+    bad = runner.invoke(cli, ["compress", "--codec", "nirvana", "--effort", "9", "-f", str(source)])
+    assert bad.exit_code == 1 and "effort" in bad.output

@@ -105,8 +105,8 @@ class NirvanaCodec(Codec):
     description = "NIRVANA-style video INR: patch-wise MLP per group of frames, each from the previous one"
     options = {
         "quality": Option(int, 4, "rate point 1..8 (network width, weight step, rate penalty)", tuple(range(1, 9))),
-        "effort": Option(int, 2, "encoder effort 1..4: fitting steps per group (more: slower, better)",
-                         tuple(range(1, 5))),
+        "effort": Option(int, 1, "encoder effort 1..4: fitting steps per group (more: slower, better)",
+                         tuple(range(1, 5)), flag="--effort"),
         "group": Option(int, 8, "frames per group (one network each)"),
         "patch": Option(int, 8, "patch size in pixels (even)"),
         "depth": Option(int, 3, "hidden layers"),
