@@ -12,7 +12,7 @@ from rcodec import container
 from rcodec.media import Media
 from rcodec.pipeline import decode_bytes, encode_media
 
-FAST = {"effort": 1, "group": 2, "patch": 4, "depth": 2}
+FAST = {"steps": 150, "group": 2, "patch": 4, "depth": 2}
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,8 @@ def test_cli_compress_with_effort_and_decompress(clip, tmp_path):
     source = tmp_path / "clip.mkv"
     source.write_bytes(to_file_bytes(clip, ".mkv"))
     runner = CliRunner()
-    args = ["compress", "--codec", "nirvana", "-q", "1", "--effort", "1", "-p", "group=2", "-p", "patch=4",
-            "-p", "depth=2", str(source)]
+    args = ["compress", "--codec", "nirvana", "-q", "1", "--effort", "1", "-p", "steps=30", "-p", "group=2",
+            "-p", "patch=4", str(source)]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     source.unlink()

@@ -33,11 +33,14 @@ from .fit import fit_group, init_params, widen
 
 # quality 1..8: (latent channels per patch, initial hidden width, step exponent offset in quarter octaves, rate
 # penalty)
-LADDER = ((8, 32, 4, 8e-3), (8, 48, 3, 6e-3), (12, 48, 2, 4e-3), (16, 64, 1, 3e-3), (16, 64, 0, 2e-3),
-          (24, 80, -1, 1.5e-3), (32, 96, -2, 1e-3), (48, 128, -3, 7e-4))
+LADDER = ((8, 32, 0, 8e-3), (12, 48, -1, 6e-3), (16, 48, -2, 4e-3), (16, 64, -3, 3e-3), (16, 64, -5, 2e-3),
+          (24, 80, -6, 1.5e-3), (32, 96, -7, 1e-3), (48, 128, -8, 7e-4))
 LATENT_SCALE = 0.1
 STEP_BASE = -6  # quarter octaves below a layer's initial weight scale: step = scale * 2^((STEP_BASE + offset) / 4)
 ADAPT_DB = 1.0
+FIRST_STEPS, LATER_STEPS = 1000, 300  # fitting steps per effort level: the first group starts from scratch
+FIRST_LR, LATER_LR = 3e-2, 1e-2
+BATCH_DIVISOR = 4  # each fitting step sees a quarter of the group's patches
 K_MIN, K_MAX = -64, 15
 LIMIT = 4095  # quantized weights and their changes stay within +-LIMIT
 MAX_WIDTH, MAX_DEPTH, MAX_GROUP, MAX_PATCH = 512, 8, 64, 32
@@ -107,9 +110,10 @@ class NirvanaCodec(Codec):
         "quality": Option(int, 4, "rate point 1..8 (network width, weight step, rate penalty)", tuple(range(1, 9))),
         "effort": Option(int, 1, "encoder effort 1..4: fitting steps per group (more: slower, better)",
                          tuple(range(1, 5)), flag="--effort"),
+        "steps": Option(int, None, "fitting steps of the first group (later groups: 30% of it); overrides effort"),
         "group": Option(int, 8, "frames per group (one network each)"),
         "patch": Option(int, 8, "patch size in pixels (even)"),
-        "depth": Option(int, 3, "hidden layers"),
+        "depth": Option(int, 2, "hidden layers"),
         "adaptive": Option(bool, True, "widen a group's network when its quality falls short"),
         "seed": Option(int, 0, "random seed of the first network"),
     }
@@ -126,7 +130,10 @@ class NirvanaCodec(Codec):
 
         latents, width, k_offset, lam = LADDER[params["quality"] - 1]
         st = Structure(media.shape, params["patch"], params["group"], params["depth"], width, latents)
-        first_steps, later_steps = 300 * params["effort"], 100 * params["effort"]
+        first_steps = params["steps"] if params["steps"] is not None else FIRST_STEPS * params["effort"]
+        later_steps = max(1, first_steps * LATER_STEPS // FIRST_STEPS)
+        if first_steps < 1:
+            raise MediaError("nirvana: steps must be at least 1")
         shapes = st.shapes(width)
         ks = st.initial_ks(k_offset)
         sink.write(np.asarray(ks, np.int32) - K_MIN, _K_TABLE)
@@ -136,8 +143,8 @@ class NirvanaCodec(Codec):
         features = torch.from_numpy(st.layout.features().astype(np.float32))
         output_weight = model.output_weights(st.layout.patch)
 
-        def forward(ps):
-            return model.forward(ps[1:], model.network_input(ps[0], features))
+        def forward(ps, index):
+            return model.forward(ps[1:], model.network_input(ps[0], features, index))
 
         prev_ints: list[np.ndarray] | None = None
         ref_psnr, current = None, self._init(st, shapes, params["seed"])
@@ -156,7 +163,8 @@ class NirvanaCodec(Codec):
                     fit = functools.partial(fit_group, forward, target=target, sample_weight=sample_weight,
                                             output_weight=output_weight, steps=steps,
                                             iterations=first_steps if first else later_steps,
-                                            lr=1e-2 if first else 3e-3, lam=0.0 if first else lam)
+                                            lr=FIRST_LR if first else LATER_LR, lam=0.0 if first else lam,
+                                            batch=max(1, len(target) // BATCH_DIVISOR), seed=params["seed"] + g)
 
                     ints = self._quantize(fit(current, reference=reference), steps)
                     rgb = self._synthesise(st, ints, steps)

@@ -44,17 +44,23 @@ def widen(params: list[np.ndarray], width: int, seed: int) -> list[np.ndarray]:
 
 def fit_group(forward, params: list[np.ndarray], target: np.ndarray, sample_weight: np.ndarray,
               output_weight: np.ndarray, steps: list[float], reference: list[np.ndarray], iterations: int, lr: float,
-              lam: float) -> list[np.ndarray]:
-    """Fit float32 `params` so forward(params) (samples, outputs) matches `target`, weighted per sample (0 for
-    padding frames) and per output. `steps` are the quantization steps; `reference` the previous group's
-    dequantized parameters, whose change the rate penalty prices. Returns float64 parameters."""
+              lam: float, batch: int, seed: int) -> list[np.ndarray]:
+    """Fit float32 `params` so forward(params, index) (the outputs of samples `index`) matches `target`, weighted
+    per sample (0 for padding frames) and per output. Each step sees `batch` random samples: on a CPU, four times
+    the steps on a quarter of the patches fitted carphone 4 dB better than full steps in the same time. `steps` are
+    the quantization steps; `reference` the previous group's dequantized parameters, whose change the rate penalty
+    prices. Returns float64 parameters."""
     import torch
 
     ps = [torch.tensor(p, dtype=torch.float32, requires_grad=True) for p in params]
     refs = [torch.tensor(r, dtype=torch.float32) for r in reference]
     target_t = torch.from_numpy(target.astype(np.float32))
     weights = torch.from_numpy(np.outer(sample_weight, output_weight).astype(np.float32))
+    samples = len(target)
+    batch = min(batch, samples)
+    scale = samples / batch / float(sample_weight.sum() or 1)  # the batch's loss as an estimate of the mean
     pixels = float(sample_weight.sum()) * (target.shape[1] * 2 // 3)
+    generator = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(ps, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iterations, 1), eta_min=lr * 0.05)
     qat_from = int(iterations * (1 - QAT_FRACTION))
@@ -63,7 +69,8 @@ def fit_group(forward, params: list[np.ndarray], target: np.ndarray, sample_weig
             used = [p + (torch.round(p / s) * s - p).detach() for p, s in zip(ps, steps)]
         else:
             used = ps
-        loss = (((forward(used) - target_t) ** 2) * weights).sum() / float(sample_weight.sum() or 1)
+        index = torch.randperm(samples, generator=generator)[:batch] if batch < samples else torch.arange(samples)
+        loss = (((forward(used, index) - target_t[index]) ** 2) * weights[index]).sum() * scale
         if lam > 0:
             # ~bits of each parameter's change from the reference, per pixel: the coded cost the fit trades against
             rate = sum(torch.log2(1 + torch.abs(p - r) / s).sum() for p, r, s in zip(ps, refs, steps))

@@ -87,12 +87,14 @@ def forward(params: list, x):
     return x
 
 
-def network_input(latents, features):
-    """(patches, C) latents and (frames * patches, F) features -> (frames * patches, C + F) network input."""
+def network_input(latents, features, index=None):
+    """(patches, C) latents and (frames * patches, F) features -> (frames * patches, C + F) network input, or only
+    the rows `index` of it."""
     import torch
 
-    frames = features.shape[0] // latents.shape[0]
-    return torch.cat([latents.expand(frames, -1, -1).reshape(-1, latents.shape[1]), features], dim=1)
+    if index is None:
+        index = torch.arange(features.shape[0])
+    return torch.cat([latents[index % latents.shape[0]], features[index]], dim=1)
 
 
 # Per-output weights of the fitting loss: squared RGB error of a YCbCr error (the diagonal of M^T M for the
