@@ -46,8 +46,8 @@ def fit_group(forward, params: list[np.ndarray], target: np.ndarray, sample_weig
               output_weight: np.ndarray, steps: list[float], reference: list[np.ndarray], iterations: int, lr: float,
               lam: float, batch: int, seed: int) -> list[np.ndarray]:
     """Fit float32 `params` so forward(params, index) (the outputs of samples `index`) matches `target`, weighted
-    per sample (0 for padding frames) and per output. Each step sees `batch` random samples: on a CPU, four times
-    the steps on a quarter of the patches fitted carphone 4 dB better than full steps in the same time. `steps` are
+    per sample (0 for padding frames) and per output. Each step sees `batch` random samples (all when `batch` is at
+    least the sample count). `steps` are
     the quantization steps; `reference` the previous group's dequantized parameters, whose change the rate penalty
     prices. Returns float64 parameters."""
     import torch
