@@ -12,7 +12,7 @@ from rcodec import container
 from rcodec.media import Media
 from rcodec.pipeline import decode_bytes, encode_media
 
-FAST = {"steps": 150, "group": 2, "patch": 4, "depth": 2}
+FAST = {"steps": 300, "group": 2, "patch": 4, "depth": 2}
 
 
 @pytest.fixture(scope="module")
