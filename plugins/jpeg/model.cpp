@@ -231,11 +231,11 @@ public:
                         for (int k = 0; k < 49; k++) n += b[kInterior[k]] != 0;
                         for (int k = 0; k < 14; k++) ne += b[kEdge[k]] != 0;
                     }
-                    n = code_nnz(n, cls, navg, na, nl, nx);
+                    n = std::min(code_nnz(n, cls, navg, na, nl, nx), 49);  // more only in damaged data
                     nnz[ci][blk] = uint8_t(n);
                     code_ac(b, above, left, corner, n, cls, kInterior, 49);
                     int ea = above ? edges[ci][blk - c.bw] : 15, el = left ? edges[ci][blk - 1] : 15;
-                    ne = code_edge_count(ne, cls, kNnzBucket[n], ea, el);
+                    ne = std::min(code_edge_count(ne, cls, kNnzBucket[n], ea, el), 14);
                     edges[ci][blk] = uint8_t(ne);
                     code_ac(b, above, left, corner, ne, cls, kEdge, 14);
                     n += ne;
