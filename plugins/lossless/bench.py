@@ -11,9 +11,12 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
+
+if TYPE_CHECKING:
+    import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".aiff"}
@@ -84,6 +87,8 @@ def run(paths: list[Path], coder: str | None = None, progress=None) -> dict:
         t2 = time.perf_counter()
         row = {"file": path.name, "rcz": len(data), "encode_s": t1 - t0, "decode_s": t2 - t1}
         if media.kind == "image":
+            import numpy as np  # here, not at module level: `rcodec --help` registers this command
+
             assert np.array_equal(decoded, media.data), path
             row |= {"kind": "image", "pixels": int(media.data.shape[0] * media.data.shape[1])}
             row |= _png_bytes(path, media.data)
