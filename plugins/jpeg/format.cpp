@@ -14,15 +14,6 @@ namespace {
 
 constexpr int kMaxCorrectionBits = 1000 - 64 + 1;  // libjpeg flushes buffered refinement bits beyond this
 
-int bit_length(int v) {
-    int n = 0;
-    while (v) {
-        n++;
-        v >>= 1;
-    }
-    return n;
-}
-
 struct Huffman {
     bool defined = false;
     uint16_t code[256] = {};

@@ -14,6 +14,16 @@
 
 namespace jpegcm {
 
+// The number of bits of a non-negative value (0 for 0): JPEG's magnitude category.
+inline int bit_length(int v) {
+    int n = 0;
+    while (v) {
+        n++;
+        v >>= 1;
+    }
+    return n;
+}
+
 // The file uses a feature this recompressor does not model: store it as plain bytes instead.
 struct Unsupported : std::runtime_error {
     using std::runtime_error::runtime_error;

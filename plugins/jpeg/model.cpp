@@ -96,15 +96,6 @@ private:
 
 // --- context buckets ---------------------------------------------------------------------------------------------
 
-int bit_length(int v) {
-    int n = 0;
-    while (v) {
-        n++;
-        v >>= 1;
-    }
-    return n;
-}
-
 // 0..15: exact below 4, then two buckets per octave.
 int bucket16(int x) {
     if (x < 4) return x;
