@@ -34,7 +34,7 @@ import numpy as np
 from . import container, limits
 from .codec import Option, SymbolSink, SymbolSource
 from .container import HASH_BYTES, Container, Header, ParamValue
-from .errors import ChecksumError, FormatError, MediaError, RcodecError, UnsupportedError
+from .errors import ChecksumError, FormatError, MediaError, UnsupportedError
 from .media import Media
 
 INDEX_TAG = b"ITEM"
@@ -389,7 +389,7 @@ class DatasetFile:
     def _block(self, b: int) -> tuple[np.ndarray, bytes]:
         if self._cached is not None and self._cached[0] == b:
             return self._cached[1], self._cached[2]
-        from .pipeline import check_versions
+        from .pipeline import check_versions, run_decoder
 
         index, h = self._index, self.header
         assert index is not None
@@ -407,14 +407,7 @@ class DatasetFile:
         streams = [stream[int(index.offsets[k]) : int(index.offsets[k + 1])]
                    for k in range(first, first + index.per_block)]
         source = SymbolSource(coder_obj, streams)
-        try:
-            media = codec_obj.decode(source, block_header, resolved)
-        except RcodecError:
-            raise
-        except MemoryError:
-            raise RcodecError(f"decoding block {b} needs more memory than is available") from None
-        except (ValueError, IndexError, OverflowError) as exc:
-            raise ChecksumError(f"block {b} does not decode ({type(exc).__name__}: {exc})") from None
+        media = run_decoder(codec_obj, source, block_header, resolved, f"block {b}", f"block {b}")
         data = media.data
         if not isinstance(data, np.ndarray) or data.shape != block_header.shape or data.dtype != np.uint8:
             raise ChecksumError(f"block {b} decoded to {getattr(data, 'shape', None)}, expected {block_header.shape}")

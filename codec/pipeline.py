@@ -153,6 +153,21 @@ def check_versions(h: Header) -> tuple[Any, Any]:
     return codec_obj, coder_obj
 
 
+def run_decoder(codec_obj: Any, source: SymbolSource, header: Header, resolved: dict[str, Any], what: str,
+                data: str) -> Media:
+    """`codec_obj.decode`, with its failures as rcodec errors: `what` names the decoded thing in an out-of-memory
+    message, `data` the coded data that does not decode."""
+    try:
+        return codec_obj.decode(source, header, resolved)
+    except RcodecError:
+        raise
+    except MemoryError:
+        raise RcodecError(f"decoding {what} needs more memory than is available") from None
+    except (ValueError, IndexError, OverflowError) as exc:
+        # Damaged data that slipped past the checksums (or a hostile file) must not surface as a crash.
+        raise ChecksumError(f"{data} does not decode ({type(exc).__name__}: {exc})") from None
+
+
 def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]:
     from .dataset import decode_stack, is_dataset
 
@@ -167,15 +182,7 @@ def decode_container(c: Container, **options: Any) -> tuple[Media, DecodeReport]
     codec_obj.check_header_params(h.params)
     resolved = codec_obj.resolve_params(options, decoding=True)
     source = SymbolSource(coder_obj, c.streams)
-    try:
-        media = codec_obj.decode(source, h, resolved)
-    except RcodecError:
-        raise
-    except MemoryError:
-        raise RcodecError(f"decoding this {h.media} of shape {h.shape} needs more memory than is available") from None
-    except (ValueError, IndexError, OverflowError) as exc:
-        # Damaged data that slipped past the checksums (or a hostile file) must not surface as a crash.
-        raise ChecksumError(f"the compressed data does not decode ({type(exc).__name__}: {exc})") from None
+    media = run_decoder(codec_obj, source, h, resolved, f"this {h.media} of shape {h.shape}", "the compressed data")
     partial = codec_obj.partial(resolved)
     if not partial and c.expected_symbols(source.symbols_hash()) != c.symbols_hash:
         raise ChecksumError("entropy-decoded symbols differ from the encoder's (damaged file or header, or decoder "
