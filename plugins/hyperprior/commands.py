@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from rcodec.train_options import recipe_options
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -40,14 +42,8 @@ def export_checkpoint(checkpoint: Path, arch: str, command: str) -> dict:
 def register_train(group) -> None:
     @group.command(name="hyperprior")
     @click.option("--arch", type=click.Choice(["hyperprior", "factorized"]), default="hyperprior", show_default=True)
-    @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-                  help="Folder of training photos (never the evaluation set).")
-    @click.option("--out", type=click.Path(file_okay=False), required=True,
-                  help="Run folder: checkpoint.pt, history.jsonl, config.json; an existing run resumes.")
-    @click.option("--steps", type=int, default=200_000, show_default=True, help="Total steps (resume continues).")
-    @click.option("--batch", type=int, default=8, show_default=True)
+    @recipe_options(steps=200_000, batch=8, lr=1e-3, state="checkpoint.pt, history.jsonl, config.json")
     @click.option("--crop", type=int, default=128, show_default=True, help="Square crop size in pixels.")
-    @click.option("--lr", type=float, default=1e-3, show_default=True)
     @click.option("--lr-drop-at", type=int, default=0, help="Divide the learning rate by 10 from this step.")
     @click.option("--n", "n_channels", type=int, default=64, show_default=True, help="Transform channels N.")
     @click.option("--m", "m_channels", type=int, default=128, show_default=True, help="Latent channels M.")
@@ -78,14 +74,10 @@ def register_train(group) -> None:
 
 def register_train_context(group) -> None:
     @group.command(name="hyperprior-context")
-    @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
-                  help="Folder of training photos (never the evaluation set); required unless --export.")
-    @click.option("--out", type=click.Path(file_okay=False), required=True,
-                  help="Run folder: checkpoint.pt, history.jsonl, config.json; an existing run resumes.")
-    @click.option("--steps", type=int, default=20_000, show_default=True, help="Total steps (resume continues).")
-    @click.option("--batch", type=int, default=8, show_default=True)
+    @recipe_options(steps=20_000, batch=8, lr=1e-3, data_required=False,
+                    data_help="Folder of training photos (never the evaluation set); required unless --export.",
+                    state="checkpoint.pt, history.jsonl, config.json")
     @click.option("--crop", type=int, default=256, show_default=True, help="Square crop size in pixels.")
-    @click.option("--lr", type=float, default=1e-3, show_default=True)
     @click.option("--lr-drop-at", type=int, default=0, help="Divide the learning rate by 10 from this step.")
     @click.option("--order", type=click.Choice(["iscs", "natural"]), default="iscs", show_default=True,
                   help="Channel coding order of a new run: ISCS importance or natural (a resumed run keeps its own).")
