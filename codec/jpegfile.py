@@ -32,12 +32,3 @@ def route(media: Media, codec: str | None) -> tuple[Media, str | None]:
 def jpeg_media(data: bytes) -> Media:
     return Media(JPEG_KIND, np.frombuffer(bytes(data), dtype=np.uint8), "JPEG", len(data))
 
-
-def file_bytes(media: Media, suffix: str | None) -> bytes:
-    """A decoded JPEG as a file: the exact original for .jpg/.jpeg (or no suffix), else its pixels converted."""
-    data = media.data.tobytes()
-    if suffix is None or suffix.lower() in (".jpg", ".jpeg"):
-        return data
-    from .media import load_bytes, to_file_bytes
-
-    return to_file_bytes(load_bytes(data), suffix)

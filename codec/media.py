@@ -127,7 +127,9 @@ def load_bytes(data: bytes, name: str = "input") -> Media:
     array, layout, fmt = imagefile.load(data, name)
     media = Media("image", array, fmt, len(data), layout=layout)
     if fmt.split(":")[0] == "JPEG":
-        media.extra["file_bytes"] = data  # the default codec recompresses the file itself (jpegfile.route)
+        from .jpegfile import FILE_BYTES
+
+        media.extra[FILE_BYTES] = data  # the default codec recompresses the file itself (jpegfile.route)
     return media
 
 
